@@ -1,0 +1,43 @@
+# mdmproxy. `make run` serves the embedded default policy on 127.0.0.1:3128; `make test` runs
+# everything CI runs.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.version_=$(VERSION) -X main.commit=$(COMMIT)
+BIN     := bin/mdmproxy
+
+.PHONY: build run test test-unit test-integration lint fuzz bench deps clean
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mdmproxy
+
+run: build
+	$(BIN) serve --listen 127.0.0.1:3128 --admin-listen 127.0.0.1:9090
+
+deps:
+	scripts/install-test-deps.sh
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# Unit tests (race detector on), the fuzz targets over their seed corpora, and the integration
+# tests against the built binary.
+test: lint build
+	MDMPROXY_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 8m ./...
+
+# Runs each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzRead$$' -fuzztime=$(FUZZTIME) ./proxy/clienthello/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTarget$$' -fuzztime=$(FUZZTIME) ./allowlist/
+	$(GO) test -run='^$$' -fuzz='^FuzzNormalizeName$$' -fuzztime=$(FUZZTIME) ./allowlist/
+	$(GO) test -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME) ./config/
+
+# Go benchmarks of the decision path, the ClientHello reader and event encoding.
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem ./allowlist/ ./proxy/clienthello/ ./events/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
+	"github.com/mdmproxy/mdmproxy/proxy"
+)
+
+// check explains what the policy does with one connection. It asks the same decision function
+// the proxy asks, in the same steps: the target, then each address the name resolves to, then
+// the SNI. Exit 0 splice/upstream/allow, 1 deny, 2 bad input.
+func check(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file; none: the embedded default policy")
+	sni := fs.String("sni", "", "TLS server name the client sends (default: none)")
+	clientFlag := fs.String("client", "127.0.0.1", "client address")
+	// Accept flags before and after HOST:PORT.
+	var positional []string
+	for {
+		if code, ok := parseFlags(fs, args, stderr); !ok {
+			return code
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(positional) != 1 {
+		fmt.Fprintln(stderr, "usage: mdmproxy check [--config FILE] [--sni NAME] [--client IP] HOST:PORT")
+		return exitInvalid
+	}
+	target, err := allowlist.ParseTarget(positional[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "mdmproxy check: %v\n", err)
+		return exitInvalid
+	}
+	client, err := netip.ParseAddr(*clientFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "mdmproxy check: --client: %q is not an IP address\n", *clientFlag)
+		return exitInvalid
+	}
+	q := allowlist.Query{Client: allowlist.CanonicalAddr(client), Name: target.Name, Addr: target.Addr, Port: target.Port}
+	if *sni != "" {
+		if q.SNI, err = allowlist.NormalizeName(*sni); err != nil {
+			fmt.Fprintf(stderr, "mdmproxy check: --sni: %v\n", err)
+			return exitInvalid
+		}
+	}
+	cfg, code, ok := loadConfig(*path, nil, stderr)
+	if !ok {
+		return code
+	}
+	set, err := settingsFrom(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "mdmproxy: invalid configuration:\n%v\n", err)
+		return exitInvalid
+	}
+	pol := set.Policy
+
+	fmt.Fprintf(stdout, "target:  %s\n", target.HostPort())
+	fmt.Fprintf(stdout, "client:  %s\n", q.Client)
+	if q.SNI != "" {
+		fmt.Fprintf(stdout, "sni:     %s\n", q.SNI)
+	}
+	d := pol.Decide(q)
+	if d.Allowed() && q.Name != "" {
+		d = checkAddresses(stdout, set, q, d)
+	}
+	fmt.Fprintf(stdout, "action:  %s\n", d.Action)
+	fmt.Fprintf(stdout, "rule:    %s\n", describeRule(d.Rule))
+	fmt.Fprintf(stdout, "reason:  %s: %s\n", d.Reason, d.Explain(q))
+	if pol.Report() && !d.Allowed() {
+		fmt.Fprintln(stdout, "mode:    report (the proxy lets it through and logs what enforce would do)")
+	}
+	if d.Allowed() {
+		return exitOK
+	}
+	return exitFailure
+}
+
+// checkAddresses resolves the name as the proxy would and asks the policy about each address.
+// A failed resolution is reported and leaves the verdict as it was; when every address is
+// refused, the proxy refuses too, and so does the verdict.
+func checkAddresses(w io.Writer, set *proxy.Settings, q allowlist.Query, d allowlist.Decision) allowlist.Decision {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addrs, err := proxy.Resolve(ctx, set.Hosts, nil, q.Name)
+	if err != nil {
+		fmt.Fprintf(w, "address: unresolved (%v); the verdict below does not depend on it\n", err)
+		return d
+	}
+	var firstRefusal *allowlist.Decision
+	allowed := false
+	for _, a := range addrs {
+		q.Addr = a
+		da := set.Policy.Decide(q)
+		fmt.Fprintf(w, "address: %s %s (%s)\n", a, da.Action, da.Reason)
+		if da.Allowed() {
+			allowed = true
+		} else if firstRefusal == nil {
+			firstRefusal = &da
+		}
+	}
+	if !allowed && firstRefusal != nil {
+		return *firstRefusal
+	}
+	return d
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/rs/zerolog"
+
+	"github.com/mdmproxy/mdmproxy/config"
+	"github.com/mdmproxy/mdmproxy/events"
+	"github.com/mdmproxy/mdmproxy/proxy"
+)
+
+// reloader applies a changed configuration without dropping tunnels: it builds everything
+// new first and swaps only when all of it is valid; otherwise the running configuration stays.
+type reloader struct {
+	path  string
+	flags map[string]string
+	srv   *proxy.Server
+	sink  *eventSink
+	log   zerolog.Logger
+
+	mu      sync.Mutex
+	current *config.Config
+}
+
+func (r *reloader) config() *config.Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.current
+}
+
+// reload loads the configuration again and applies it if it is valid.
+func (r *reloader) reload(trigger string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cfg, err := config.Load(config.LoadOptions{Path: r.path, Flags: r.flags})
+	if err != nil {
+		r.log.Error().Str("trigger", trigger).Err(err).Msg("reload rejected; the running configuration stays")
+		return false
+	}
+	settings, err := settingsFrom(cfg)
+	if err != nil {
+		r.log.Error().Str("trigger", trigger).Err(err).Msg("reload rejected; the running configuration stays")
+		return false
+	}
+	if !sameOutputs(cfg, r.current) {
+		l, err := events.New(eventsConfig(cfg))
+		if err != nil {
+			r.log.Error().Str("trigger", trigger).Err(err).Msg("reload rejected: cannot open the event outputs")
+			return false
+		}
+		r.sink.swap(l)
+	}
+	if cfg.Listen != r.current.Listen || cfg.AdminListen != r.current.AdminListen {
+		r.log.Warn().Str("listen", cfg.Listen).Str("admin_listen", cfg.AdminListen).
+			Msg("listen addresses change only on restart")
+	}
+	r.srv.Update(settings)
+	r.current = cfg
+	r.log.Info().Str("trigger", trigger).Int("rules", len(settings.Policy.Rules())).Msg("configuration reloaded")
+	return true
+}
+
+// watch reloads when the configuration file changes. It watches the file's directory, which
+// also catches editors that replace the file and Kubernetes' ConfigMap symlink swap, and
+// debounces bursts of events into one reload. It returns a function that stops watching.
+func (r *reloader) watch() func() {
+	if r.path == "" {
+		return func() {}
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		r.log.Warn().Err(err).Msg("cannot watch the configuration file; reload with SIGHUP")
+		return func() {}
+	}
+	abs, _ := filepath.Abs(r.path)
+	dir := filepath.Dir(abs)
+	if err := w.Add(dir); err != nil {
+		r.log.Warn().Err(err).Msg("cannot watch the configuration directory; reload with SIGHUP")
+		w.Close()
+		return func() {}
+	}
+	done := make(chan struct{})
+	go r.watchLoop(w, abs, done)
+	return func() { close(done); w.Close() }
+}
+
+func (r *reloader) watchLoop(w *fsnotify.Watcher, file string, done chan struct{}) {
+	const settle = 300 * time.Millisecond
+	var timer <-chan time.Time
+	for {
+		select {
+		case <-done:
+			return
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			base := filepath.Base(ev.Name)
+			if ev.Name == file || base == "..data" {
+				timer = time.After(settle)
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			r.log.Warn().Err(err).Msg("configuration watch error")
+		case <-timer:
+			timer = nil
+			r.reload("file changed")
+		}
+	}
+}

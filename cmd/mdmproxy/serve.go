@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mdmproxy/mdmproxy/events"
+	"github.com/mdmproxy/mdmproxy/proxy"
+)
+
+// serve runs the proxy until SIGTERM or SIGINT.
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file (YAML, TOML or JSON); none: the embedded default policy")
+	listen := fs.String("listen", "", "proxy address, overrides listen")
+	adminListen := fs.String("admin-listen", "", "admin address (/metrics /healthz /readyz), overrides admin_listen")
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mdmproxy serve: unexpected argument %q\n", fs.Arg(0))
+		return exitInvalid
+	}
+	flags := map[string]string{}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			flags["listen"] = *listen
+		case "admin-listen":
+			flags["admin_listen"] = *adminListen
+		}
+	})
+
+	cfg, code, ok := loadConfig(*path, flags, stderr)
+	if !ok {
+		return code
+	}
+	oplog := newOpLog(stderr, cfg.Log.Level)
+	settings, err := settingsFrom(cfg)
+	if err != nil {
+		oplog.Error().Err(err).Msg("invalid policy")
+		return exitInvalid
+	}
+	evlog, err := events.New(eventsConfig(cfg))
+	if err != nil {
+		oplog.Error().Err(err).Msg("cannot open the event outputs")
+		return exitFailure
+	}
+	sink := &eventSink{}
+	sink.cur.Store(evlog)
+
+	srv := &proxy.Server{Events: sink, Log: oplog}
+	srv.Update(settings)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		oplog.Error().Err(err).Str("listen", cfg.Listen).Msg("cannot listen")
+		evlog.Close()
+		return exitFailure
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		oplog.Error().Err(err).Str("admin_listen", cfg.AdminListen).Msg("cannot listen")
+		ln.Close()
+		evlog.Close()
+		return exitFailure
+	}
+	var stopping atomic.Bool
+	admin := &http.Server{Handler: adminHandler(srv, sink, &stopping), ReadHeaderTimeout: 10 * time.Second}
+	go admin.Serve(adminLn)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	oplog.Info().Str("listen", ln.Addr().String()).Str("admin_listen", adminLn.Addr().String()).
+		Str("config", configName(*path)).Int("rules", len(settings.Policy.Rules())).Str("version", buildVersion()).
+		Msg("mdmproxy started")
+
+	rl := &reloader{path: *path, flags: flags, srv: srv, sink: sink, log: oplog, current: cfg}
+	stopWatch := rl.watch()
+	defer stopWatch()
+
+	// Events on stdout go to a pipe in most deployments; if its reader dies, a write must fail
+	// (and be counted as a dropped event) instead of killing the proxy with SIGPIPE.
+	signal.Ignore(syscall.SIGPIPE)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case err := <-served:
+			oplog.Error().Err(err).Msg("proxy listener failed")
+			stopping.Store(true)
+			sink.close()
+			return exitFailure
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				rl.reload("SIGHUP")
+				continue
+			}
+			stopping.Store(true)
+			grace := rl.config().Timeouts.ShutdownGrace
+			oplog.Info().Str("signal", sig.String()).Int("open_tunnels", srv.OpenTunnels()).Dur("grace", grace).Msg("shutting down")
+			ctx, cancel := context.WithTimeout(context.Background(), grace)
+			err := srv.Shutdown(ctx)
+			cancel()
+			if errors.Is(err, context.DeadlineExceeded) {
+				oplog.Warn().Msg("shutdown grace ended; open tunnels were closed")
+				// Give the pumps a moment to emit their end events before the logger closes.
+				wait := time.Now().Add(2 * time.Second)
+				for srv.OpenTunnels() > 0 && time.Now().Before(wait) {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			admin.Close()
+			sink.close()
+			oplog.Info().Msg("mdmproxy stopped")
+			return exitOK
+		}
+	}
+}
+
+// newOpLog is the operational log: JSON on stderr, separate from the event stream.
+func newOpLog(w io.Writer, level string) zerolog.Logger {
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		lvl = zerolog.InfoLevel
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Str("logger", "mdmproxy").Logger()
+}
+
+func configName(path string) string {
+	if path == "" {
+		return "embedded default"
+	}
+	return path
+}
+
+// eventSink lets a reload replace the event logger while connections emit.
+type eventSink struct{ cur atomic.Pointer[events.Logger] }
+
+func (s *eventSink) Emit(e *events.Event) { s.cur.Load().Emit(e) }
+
+func (s *eventSink) swap(l *events.Logger) {
+	old := s.cur.Swap(l)
+	old.Close()
+}
+
+func (s *eventSink) close() { s.cur.Load().Close() }

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
+	"github.com/mdmproxy/mdmproxy/config"
+	"github.com/mdmproxy/mdmproxy/events"
+	"github.com/mdmproxy/mdmproxy/proxy"
+)
+
+// loadConfig loads the configuration, printing problems to stderr. ok is false when the
+// configuration is invalid (exit status 2) or unreadable.
+func loadConfig(path string, flags map[string]string, stderr io.Writer) (*config.Config, int, bool) {
+	cfg, err := config.Load(config.LoadOptions{Path: path, Flags: flags})
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			fmt.Fprintf(stderr, "mdmproxy: invalid configuration:\n%v\n", err)
+			return nil, exitInvalid, false
+		}
+		fmt.Fprintf(stderr, "mdmproxy: %v\n", err)
+		return nil, exitInvalid, false
+	}
+	return cfg, exitOK, true
+}
+
+// settingsFrom compiles a configuration into the proxy's snapshot.
+func settingsFrom(cfg *config.Config) (*proxy.Settings, error) {
+	pol, err := allowlist.Compile(cfg.PolicySpec())
+	if err != nil {
+		return nil, err
+	}
+	hosts := make(map[string][]netip.Addr, len(cfg.Hosts))
+	for _, h := range cfg.Hosts {
+		hosts[h.Name] = append(hosts[h.Name], allowlist.CanonicalAddr(h.IP))
+	}
+	t := cfg.Timeouts
+	return &proxy.Settings{
+		Policy:   pol,
+		Hosts:    hosts,
+		Timeouts: proxy.Timeouts{Header: t.Header, Hello: t.Hello, Connect: t.Connect, Idle: t.Idle, HalfClose: t.HalfClose},
+		Limits:   proxy.Limits{MaxHeaderBytes: cfg.Limits.MaxHeaderBytes, MaxHelloBytes: cfg.Limits.MaxHelloBytes},
+	}, nil
+}
+
+// eventsConfig is the event stream's part of the configuration.
+func eventsConfig(cfg *config.Config) events.Config {
+	ec := events.Config{Level: cfg.Log.Level}
+	for _, o := range cfg.Log.Outputs {
+		ec.Outputs = append(ec.Outputs, events.OutputConfig{Format: o.Format, Output: o.Output, Level: o.Level})
+	}
+	ec.Observer, _ = os.Hostname()
+	return ec
+}
+
+// sameOutputs reports whether two configurations ship events the same way, so a reload can
+// keep the running event logger.
+func sameOutputs(a, b *config.Config) bool {
+	if a.Log.Level != b.Log.Level || len(a.Log.Outputs) != len(b.Log.Outputs) {
+		return false
+	}
+	for i := range a.Log.Outputs {
+		if a.Log.Outputs[i] != b.Log.Outputs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func describeRule(r *allowlist.Rule) string {
+	if r == nil {
+		return "-"
+	}
+	var b strings.Builder
+	b.WriteString(r.Name)
+	b.WriteString(" (ports ")
+	b.WriteString(r.Ports.String())
+	if r.Persistent {
+		b.WriteString(", persistent")
+	}
+	b.WriteString(", tls ")
+	b.WriteString(r.TLS.String())
+	b.WriteString(")")
+	return b.String()
+}

@@ -1,0 +1,130 @@
+package config
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
+)
+
+// Config is a loaded and checked configuration: the admin's inputs, nothing computed at run
+// time. Load returns a fresh value each time; treat it as read-only once published.
+type Config struct {
+	// Listen is the explicit proxy's address (HTTP, CONNECT and the PAC file); port 0 picks one.
+	Listen string
+	// AdminListen serves /metrics, /healthz and /readyz; never the proxy's address.
+	AdminListen string
+	// Clients are the networks that may use the proxy; an empty list admits nobody.
+	Clients []netip.Prefix
+	// Presets are built-in MDM rule sets, by name (not supported yet: always empty).
+	Presets []string
+	// PresetsDisabled (key presets_disabled) names presets to leave out (not supported yet: always empty).
+	PresetsDisabled []string
+	// Rules are the admin's allow rules, domains normalised (lower case, no trailing dot, punycode).
+	Rules []allowlist.Rule
+	// DefaultAction is what happens to everything no rule allows.
+	DefaultAction allowlist.Action
+	// Upstream is the proxy used with default_action upstream, e.g. "http://filter.school.lan:8080".
+	Upstream string
+	// Mode is "enforce" or "report".
+	Mode string
+	// DenyCIDRs are destinations never dialled unless a rule names them. Load sets it to a copy
+	// of allowlist.DefaultDenyCIDRs when the key is not set, and to an empty non-nil slice for
+	// an explicit empty list (deny_cidrs: []).
+	DenyCIDRs []netip.Prefix
+	// Hosts are static name resolution overrides, tried before DNS.
+	Hosts []HostEntry
+	// Timeouts bound each phase of a connection.
+	Timeouts Timeouts
+	// Limits bound sizes and counts; 0 means unlimited where a limit allows it.
+	Limits Limits
+	// Log configures the event stream and the operational log's level.
+	Log Log
+	// PAC configures the generated PAC/WPAD file.
+	PAC PAC
+	// ProxyProtocol lists the load balancers trusted to send PROXY protocol headers.
+	ProxyProtocol ProxyProtocol
+	// Transparent configures intercepted (non-proxy) connections.
+	Transparent Transparent
+}
+
+// HostEntry is one static name-to-address override (key hosts).
+type HostEntry struct {
+	Name string // normalised: lower case, no trailing dot, punycode
+	IP   netip.Addr
+}
+
+// Timeouts (key timeouts). All are positive; ShutdownGrace may be 0.
+type Timeouts struct {
+	Header        time.Duration // a client's request head must arrive within this
+	Hello         time.Duration // the TLS ClientHello must arrive within this after the 200
+	Connect       time.Duration // dialling the destination
+	Idle          time.Duration // a tunnel without traffic is closed (not for persistent rules)
+	HalfClose     time.Duration // after one side closed, the other gets this long to finish
+	ShutdownGrace time.Duration // open tunnels drain this long on SIGTERM/SIGINT
+}
+
+// Limits (key limits).
+type Limits struct {
+	MaxHeaderBytes      int // request head size, 1 KiB to 1 MiB
+	MaxHelloBytes       int // ClientHello size, 1 KiB to 1 MiB
+	MaxTunnels          int // open tunnels in all, 0 = unlimited
+	MaxTunnelsPerClient int // open tunnels per client address, 0 = unlimited
+}
+
+// Log (key log). The short form {format, output, level} in the file is loaded as one output.
+type Log struct {
+	// Level is the operational log's level and the default of each output's: debug, info, warn or error.
+	Level string
+	// Outputs are the event stream's destinations; at least one.
+	Outputs []LogOutput
+}
+
+// LogOutput is one destination of the event stream.
+type LogOutput struct {
+	Format string // json, cef, leef or squid
+	Output string // stdout, stderr, file:PATH, syslog+udp|tcp|tls://HOST:PORT
+	Level  string // minimum level; Load fills in Log.Level when the file leaves it out
+}
+
+// PAC (key pac).
+type PAC struct {
+	Proxy  string   // how clients reach this proxy, HOST:PORT; empty when not set
+	MDM    string   // where MDM destinations go: proxy or direct
+	Direct []string // domain patterns and CIDRs always sent DIRECT (normalised)
+}
+
+// ProxyProtocol (key proxy_protocol).
+type ProxyProtocol struct {
+	Trusted []netip.Prefix
+}
+
+// Transparent (key transparent).
+type Transparent struct {
+	Listen []string // HOST:PORT addresses receiving intercepted connections
+	Mode   string   // redirect or tproxy
+}
+
+// PolicySpec returns what allowlist.Compile needs. The slices are copies. A nil DenyCIDRs (a
+// Config not made by Load) means allowlist.DefaultDenyCIDRs; an empty non-nil one means none.
+func (c *Config) PolicySpec() allowlist.Spec {
+	deny := c.DenyCIDRs
+	if deny == nil {
+		deny = allowlist.DefaultDenyCIDRs
+	}
+	rules := make([]allowlist.Rule, len(c.Rules))
+	for i, r := range c.Rules {
+		r.Domains = slices.Clone(r.Domains)
+		r.CIDRs = slices.Clone(r.CIDRs)
+		r.Ports = slices.Clone(r.Ports)
+		rules[i] = r
+	}
+	return allowlist.Spec{
+		Rules:         rules,
+		DefaultAction: c.DefaultAction,
+		Report:        c.Mode == ModeReport,
+		Clients:       slices.Clone(c.Clients),
+		DenyCIDRs:     slices.Clone(deny),
+	}
+}

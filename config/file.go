@@ -1,0 +1,116 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+)
+
+// source is the configuration text Load reads: a file, or the embedded default.
+type source struct {
+	name   string // as error messages show it
+	format string // yaml, toml or json
+	data   []byte
+}
+
+// readSource reads the file at path ("" for the embedded default). Only a failure to read the
+// file is a plain error; an unsupported file type is a configuration error.
+func readSource(path string) (source, error) {
+	if path == "" {
+		return source{name: defaultFileName, format: "yaml", data: defaultYAML}, nil
+	}
+	var format string
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		format = "yaml"
+	case ".toml":
+		format = "toml"
+	case ".json":
+		format = "json"
+	default:
+		return source{}, Errors{{File: path, Msg: "unsupported file type: the name must end in .yaml, .yml, .toml or .json"}}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return source{}, fmt.Errorf("config: %w", err)
+	}
+	return source{name: path, format: format, data: data}, nil
+}
+
+// parse reads the text into v and also returns the file's own settings, keys as written and
+// null values kept, for the structure check (viper's AllSettings drops keys without a value).
+// A malformed file yields one Error, with the line where the parser says.
+func parse(v *viper.Viper, src source) (raw map[string]any, perr Errors) {
+	defer func() {
+		// A parser bug must not take down a running proxy on reload.
+		if r := recover(); r != nil {
+			raw, perr = nil, Errors{{File: src.name, Msg: fmt.Sprintf("cannot parse the file: %v", r)}}
+		}
+	}()
+	v.SetConfigType(src.format)
+	if err := v.ReadConfig(bytes.NewReader(src.data)); err != nil {
+		return nil, parseError(src, err)
+	}
+	dec, err := viper.NewCodecRegistry().Decoder(src.format)
+	if err != nil {
+		return nil, Errors{{File: src.name, Msg: err.Error()}}
+	}
+	raw = map[string]any{}
+	if err := dec.Decode(src.data, raw); err != nil {
+		return nil, parseError(src, err)
+	}
+	return raw, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+
+// parseError turns a parser's error into Errors with lines where they are known.
+func parseError(src source, err error) Errors {
+	var pe viper.ConfigParseError
+	if errors.As(err, &pe) && pe.Unwrap() != nil {
+		err = pe.Unwrap()
+	}
+	var typeErr *yaml.TypeError // several problems, each "line N: ..."
+	if errors.As(err, &typeErr) && len(typeErr.Errors) > 0 {
+		errs := make(Errors, len(typeErr.Errors))
+		for i, msg := range typeErr.Errors {
+			errs[i] = yamlError(src, msg)
+		}
+		return errs
+	}
+	if src.format == "yaml" {
+		return Errors{yamlError(src, err.Error())}
+	}
+	e := Error{File: src.name, Msg: "cannot parse the file: " + err.Error()}
+	var syn *json.SyntaxError
+	var pos interface{ Position() (row, column int) } // go-toml's DecodeError
+	switch {
+	case errors.As(err, &syn):
+		if off := int(syn.Offset); off >= 0 && off <= len(src.data) {
+			e.Line = 1 + bytes.Count(src.data[:off], []byte("\n"))
+		}
+	case errors.As(err, &pos):
+		e.Line, _ = pos.Position()
+	}
+	return Errors{e}
+}
+
+// yamlError moves the line out of a YAML parser message.
+func yamlError(src source, msg string) Error {
+	e := Error{File: src.name}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	}
+	e.Msg = "cannot parse the file: " + strings.TrimPrefix(msg, "yaml: ")
+	return e
+}

@@ -1,0 +1,246 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Logger ships events to the configured outputs. Its methods are safe for
+// concurrent use; a nil *Logger discards everything.
+type Logger struct {
+	groups       []group
+	outputs      []*output
+	closeTimeout time.Duration
+
+	// active counts Emit calls in progress and closed is set by Close.
+	// Emit raises active before it reads closed and Close sets closed before
+	// it waits for active to reach zero, so (atomics being sequentially
+	// consistent) no Emit can send on a queue Close has closed, and Emit
+	// never has to take a lock.
+	active atomic.Int64
+	closed atomic.Bool
+	// late counts events emitted after Close, once per output that would
+	// have taken them.
+	late atomic.Uint64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// group is the outputs that share a format: an event is encoded once per
+// group, not once per output.
+type group struct {
+	format string
+	enc    Encoder
+	min    Level // the least severe level any output of the group admits
+	outs   []*output
+}
+
+// New checks cfg (the same checks as Validate), opens the outputs and starts
+// one goroutine per output. Errors name the key at fault.
+func New(cfg Config) (*Logger, error) {
+	return newLogger(cfg, openSink)
+}
+
+// newLogger is New with the opening of sinks replaceable, so that tests can
+// put writers of their own behind outputs.
+func newLogger(cfg Config, open func(outputPlan) (sink, error)) (*Logger, error) {
+	p, err := cfg.plan()
+	if err != nil {
+		return nil, err
+	}
+	observer := cfg.Observer
+	if observer == "" {
+		// No hostname is not worth refusing to start over: observer.name
+		// is then left out.
+		observer, _ = os.Hostname()
+	}
+
+	l := &Logger{closeTimeout: p.closeTimeout}
+	for _, op := range p.outputs {
+		s, err := open(op)
+		if err != nil {
+			for _, o := range l.outputs {
+				o.closeSink()
+			}
+			return nil, &ConfigError{Key: op.key + ".output", Err: err}
+		}
+		l.outputs = append(l.outputs, newOutput(op, s, p.queueSize, cfg.OnError))
+		l.addToGroup(op.format, observer, l.outputs[len(l.outputs)-1])
+	}
+	for _, o := range l.outputs {
+		go o.drain()
+	}
+	return l, nil
+}
+
+// addToGroup files o under its format's group, creating the group's encoder
+// on first use. plan has already checked that the format exists.
+func (l *Logger) addToGroup(format, observer string, o *output) {
+	for i := range l.groups {
+		if l.groups[i].format == format {
+			g := &l.groups[i]
+			g.outs = append(g.outs, o)
+			g.min = min(g.min, o.level)
+			return
+		}
+	}
+	enc, _ := NewEncoder(format, observer)
+	l.groups = append(l.groups, group{format: format, enc: enc, min: o.level, outs: []*output{o}})
+}
+
+// Emit encodes e and queues it for every output whose level admits it. It
+// never blocks: an output whose queue is full drops the event and counts
+// it. Emit does not keep e. Emit after Close counts the event as dropped.
+func (l *Logger) Emit(e *Event) {
+	if l == nil || e == nil {
+		return
+	}
+	lvl := e.Level()
+	l.active.Add(1)
+	defer l.active.Add(-1)
+	if l.closed.Load() {
+		for _, o := range l.outputs {
+			if o.admits(lvl) {
+				l.late.Add(1)
+			}
+		}
+		return
+	}
+	for i := range l.groups {
+		g := &l.groups[i]
+		if lvl < g.min {
+			continue
+		}
+		b := getBuffer()
+		b.b = g.enc.AppendEvent(b.b, e)
+		last := -1
+		for j, o := range g.outs {
+			if o.admits(lvl) {
+				last = j
+			}
+		}
+		if len(b.b) == 0 { // the encoder refused (zerolog globally disabled)
+			for _, o := range g.outs[:last+1] {
+				if o.admits(lvl) {
+					o.dropped.Add(1)
+				}
+			}
+			putBuffer(b)
+			continue
+		}
+		// Every output but the last gets a copy; the last takes the
+		// buffer itself, so the usual single output copies nothing.
+		for _, o := range g.outs[:last] {
+			if o.admits(lvl) {
+				c := getBuffer()
+				c.b = append(c.b, b.b...)
+				o.enqueue(c)
+			}
+		}
+		g.outs[last].enqueue(b)
+	}
+}
+
+// Dropped is the number of events that could not be shipped, counted once
+// per output: queue full, write failed, emitted after Close, or still queued
+// when Close gave up.
+func (l *Logger) Dropped() uint64 {
+	if l == nil {
+		return 0
+	}
+	n := l.late.Load()
+	for _, o := range l.outputs {
+		n += o.dropped.Load()
+	}
+	return n
+}
+
+// OutputStats are one output's counters, for metrics.
+type OutputStats struct {
+	Output  string // as configured: "stdout", "file:/var/log/mdmproxy/events.json"
+	Written uint64 // events written
+	Dropped uint64 // events lost: queue full, write failed, or abandoned at Close
+	Queued  int    // events waiting now
+}
+
+// Stats returns each output's counters, in configuration order.
+func (l *Logger) Stats() []OutputStats {
+	if l == nil {
+		return nil
+	}
+	st := make([]OutputStats, len(l.outputs))
+	for i, o := range l.outputs {
+		st[i] = OutputStats{Output: o.name, Written: o.written.Load(), Dropped: o.dropped.Load(), Queued: len(o.queue)}
+	}
+	return st
+}
+
+// Close stops accepting events, waits for the queues to drain (for at most
+// Config.CloseTimeout, 2 s by default) and closes the files. Whatever is
+// still queued when it gives up is counted as dropped. Calling Close again
+// returns the first result.
+func (l *Logger) Close() error {
+	if l == nil {
+		return nil
+	}
+	l.closeOnce.Do(func() { l.closeErr = l.close() })
+	return l.closeErr
+}
+
+func (l *Logger) close() error {
+	l.closed.Store(true)
+	// Emit calls that got past the closed check are enqueueing, which does
+	// not block; wait for them before closing the channels they send on.
+	for l.active.Load() != 0 {
+		runtime.Gosched()
+	}
+	for _, o := range l.outputs {
+		close(o.queue)
+	}
+
+	var errs []error
+	deadline := time.NewTimer(l.closeTimeout)
+	defer deadline.Stop()
+	timedOut := false
+	for _, o := range l.outputs {
+		if !timedOut {
+			select {
+			case <-o.done:
+			case <-deadline.C:
+				timedOut = true
+			}
+		}
+		if timedOut {
+			select {
+			case <-o.done:
+			default:
+				// Stuck in a write: count what is left as dropped (taking
+				// it off the closed queue here, so that Dropped is right
+				// when Close returns even if the write never does), and
+				// close the file, which may also unblock the write.
+				o.abandoned.Store(true)
+				lost := 0
+				for b := range o.queue {
+					o.dropped.Add(1)
+					putBuffer(b)
+					lost++
+				}
+				if won, err := o.closeSink(); won && err != nil {
+					errs = append(errs, fmt.Errorf("events: output %s: %w", o.name, err))
+				}
+				errs = append(errs, fmt.Errorf("events: output %s: gave up draining after %s; %d queued events dropped", o.name, l.closeTimeout, lost))
+				continue
+			}
+		}
+		if o.closeErr != nil {
+			errs = append(errs, fmt.Errorf("events: output %s: %w", o.name, o.closeErr))
+		}
+	}
+	return errors.Join(errs...)
+}

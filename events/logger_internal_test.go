@@ -1,0 +1,239 @@
+package events
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// gateWriter blocks every Write until release is closed, telling entered
+// about each Write it starts, so tests can know the drain goroutine is stuck
+// without sleeping.
+type gateWriter struct {
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	writes  int
+}
+
+func newGateWriter() *gateWriter {
+	return &gateWriter{entered: make(chan struct{}, 1024), release: make(chan struct{})}
+}
+
+func (g *gateWriter) Write(p []byte) (int, error) {
+	g.entered <- struct{}{}
+	<-g.release
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.writes++
+	return g.buf.Write(p)
+}
+
+func (g *gateWriter) lines() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return strings.Split(strings.TrimSuffix(g.buf.String(), "\n"), "\n")
+}
+
+// testLogger builds a Logger whose outputs all write to the given writers,
+// in order, whatever the configuration names.
+func testLogger(t testing.TB, cfg Config, ws ...io.Writer) *Logger {
+	t.Helper()
+	i := 0
+	l, err := newLogger(cfg, func(outputPlan) (sink, error) {
+		w := ws[i]
+		i++
+		return sink{w: w}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestFullQueueDropsAndCounts(t *testing.T) {
+	g := newGateWriter()
+	l := testLogger(t, Config{QueueSize: 2}, g)
+
+	l.Emit(&Event{Action: ActionSplice}) // taken by drain, which blocks in Write
+	<-g.entered
+	l.Emit(&Event{Action: ActionSplice}) // queued
+	l.Emit(&Event{Action: ActionSplice}) // queued: queue full
+	for range 3 {
+		l.Emit(&Event{Action: ActionDeny}) // dropped, without blocking
+	}
+	if got := l.Dropped(); got != 3 {
+		t.Fatalf("Dropped = %d, want 3", got)
+	}
+	if st := l.Stats()[0]; st.Queued != 2 || st.Dropped != 3 {
+		t.Fatalf("Stats = %+v", st)
+	}
+
+	close(g.release)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(g.lines()); n != 3 {
+		t.Fatalf("%d records written, want 3", n)
+	}
+	if st := l.Stats()[0]; st.Written != 3 || st.Dropped != 3 || st.Queued != 0 {
+		t.Fatalf("Stats after Close = %+v", st)
+	}
+}
+
+func TestCloseDrains(t *testing.T) {
+	g := newGateWriter()
+	l := testLogger(t, Config{}, g)
+	const n = 100
+	for range n {
+		l.Emit(&Event{Action: ActionEnd})
+	}
+	closed := make(chan error)
+	go func() { closed <- l.Close() }()
+	close(g.release) // the writer is slow until now; Close must still wait
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if got := len(g.lines()); got != n {
+		t.Fatalf("%d records written before Close returned, want %d", got, n)
+	}
+	if l.Dropped() != 0 {
+		t.Fatalf("Dropped = %d", l.Dropped())
+	}
+}
+
+func TestCloseGivesUp(t *testing.T) {
+	g := newGateWriter()
+	l := testLogger(t, Config{CloseTimeout: 20 * time.Millisecond}, g)
+	o := l.outputs[0]
+	defer func() { close(g.release); <-o.done }()
+
+	for range 5 {
+		l.Emit(&Event{Action: ActionDeny})
+	}
+	<-g.entered // one record is stuck in Write, four are queued
+	err := l.Close()
+	if err == nil || !strings.Contains(err.Error(), "gave up draining after 20ms; 4 queued events dropped") {
+		t.Fatalf("Close = %v", err)
+	}
+	if l.Dropped() != 4 {
+		t.Fatalf("Dropped = %d, want 4", l.Dropped())
+	}
+}
+
+// failWriter fails the writes whose (1-based) numbers are in fail.
+type failWriter struct {
+	calls int
+	fail  map[int]bool
+}
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	f.calls++
+	if f.fail[f.calls] {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
+
+func TestFailedWritesAreDroppedAndReportedOnce(t *testing.T) {
+	var mu sync.Mutex
+	var reports []string
+	onError := func(out string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reports = append(reports, out+": "+err.Error())
+	}
+	// Two failure streaks (writes 1-3 and 5): two reports, four drops.
+	fw := &failWriter{fail: map[int]bool{1: true, 2: true, 3: true, 5: true}}
+	l := testLogger(t, Config{OnError: onError}, fw)
+	for range 5 {
+		l.Emit(&Event{Action: ActionSplice})
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l.Dropped() != 4 || l.Stats()[0].Written != 1 {
+		t.Fatalf("Dropped = %d, Stats = %+v", l.Dropped(), l.Stats())
+	}
+	if len(reports) != 2 || reports[0] != "stdout: disk full" {
+		t.Fatalf("reports = %q", reports)
+	}
+}
+
+// TestLevelFilteringSharesEncoding: outputs of one format share one group;
+// each gets exactly the events its level admits, and the buffer is not
+// shared between queues (each output gets its own copy).
+func TestLevelFilteringSharesEncoding(t *testing.T) {
+	var debug, info, warn, errs bytes.Buffer
+	l := testLogger(t, Config{Level: "info", Outputs: []OutputConfig{
+		{Output: "file:a", Level: "debug"}, {Output: "file:b"}, {Output: "file:c", Level: "warn"}, {Output: "file:d", Level: "error"},
+	}}, &debug, &info, &warn, &errs)
+	if len(l.groups) != 1 {
+		t.Fatalf("%d groups, want 1", len(l.groups))
+	}
+	l.Emit(&Event{Action: ActionSplice, Rule: "one"})
+	l.Emit(&Event{Action: ActionDeny, Rule: "two"})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	count := func(b *bytes.Buffer) int { return bytes.Count(b.Bytes(), []byte("\n")) }
+	if count(&debug) != 2 || count(&info) != 2 || count(&warn) != 1 || count(&errs) != 0 {
+		t.Fatalf("records: debug %d, info %d, warn %d, error %d; want 2 2 1 0",
+			count(&debug), count(&info), count(&warn), count(&errs))
+	}
+	if debug.String() != info.String() || !strings.Contains(warn.String(), `"action":"deny"`) {
+		t.Fatalf("outputs disagree:\n%s\n%s\n%s", debug.String(), info.String(), warn.String())
+	}
+}
+
+// TestConcurrentEmitAndClose is for the race detector: Emit racing Close
+// must neither panic (send on a closed queue) nor lose count.
+func TestConcurrentEmitAndClose(t *testing.T) {
+	var w lockedBuffer
+	l := testLogger(t, Config{QueueSize: 64}, &w)
+	const goroutines, each = 8, 200
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range goroutines {
+		wg.Go(func() {
+			<-start
+			for range each {
+				l.Emit(&Event{Action: ActionSplice, Rule: "r"})
+			}
+		})
+	}
+	close(start)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	st := l.Stats()[0]
+	if total := st.Written + l.Dropped(); total != goroutines*each {
+		t.Fatalf("written %d + dropped %d != emitted %d", st.Written, l.Dropped(), goroutines*each)
+	}
+	if got := uint64(bytes.Count(w.bytes(), []byte("\n"))); got != st.Written {
+		t.Fatalf("%d lines, Written = %d", got, st.Written)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
+}

@@ -1,0 +1,117 @@
+package events
+
+import (
+	"io"
+	"os"
+	"sync/atomic"
+)
+
+// sink is where an output's records end up. Every Write carries exactly one
+// complete record with its line terminator; transports that frame messages
+// (syslog, later) rely on that.
+type sink struct {
+	w io.Writer
+	c io.Closer // nil for stdout and stderr, which the process keeps
+}
+
+// openSink opens the place an output plan names. Files are opened for
+// append (so logrotate's copytruncate and several processes' appends work)
+// and created 0640 (less if the umask says so): events name clients and the
+// sites they visit, which is not for every local user to read.
+func openSink(op outputPlan) (sink, error) {
+	switch op.kind {
+	case sinkStdout:
+		return sink{w: os.Stdout}, nil
+	case sinkStderr:
+		return sink{w: os.Stderr}, nil
+	}
+	f, err := os.OpenFile(op.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return sink{}, err
+	}
+	return sink{w: f, c: f}, nil
+}
+
+// output is one configured destination: a bounded queue and the goroutine
+// that empties it into the sink. The queue is what keeps a slow disk or a
+// stuck pipe off the data path.
+type output struct {
+	name    string
+	level   Level
+	sink    sink
+	queue   chan *buffer
+	onError func(string, error)
+
+	written atomic.Uint64
+	dropped atomic.Uint64
+	// abandoned is set when Close gave up waiting: what is still queued
+	// is then counted as dropped instead of written after Close returned.
+	abandoned atomic.Bool
+	// closing makes sure the sink is closed once, by whichever of the drain
+	// goroutine and a timed-out Close gets there first, without either
+	// waiting for the other.
+	closing  atomic.Bool
+	closeErr error         // set by drain; read only after done is closed
+	done     chan struct{} // closed when drain has returned
+}
+
+func newOutput(op outputPlan, s sink, queueSize int, onError func(string, error)) *output {
+	return &output{
+		name:    op.name,
+		level:   op.level,
+		sink:    s,
+		queue:   make(chan *buffer, queueSize),
+		onError: onError,
+		done:    make(chan struct{}),
+	}
+}
+
+// admits reports whether events of level l go to this output.
+func (o *output) admits(l Level) bool { return l >= o.level }
+
+// enqueue hands b to the drain goroutine, or drops it when the queue is
+// full: the caller is on the data path and must never wait for a writer.
+func (o *output) enqueue(b *buffer) {
+	select {
+	case o.queue <- b:
+	default:
+		o.dropped.Add(1)
+		putBuffer(b)
+	}
+}
+
+// drain writes queued records until the queue is closed and empty, then
+// closes the sink. It is the only goroutine that writes to the sink.
+func (o *output) drain() {
+	defer close(o.done)
+	failing := false
+	for b := range o.queue {
+		if o.abandoned.Load() {
+			o.dropped.Add(1)
+			putBuffer(b)
+			continue
+		}
+		_, err := o.sink.w.Write(b.b)
+		putBuffer(b)
+		if err != nil {
+			o.dropped.Add(1)
+			if !failing && o.onError != nil {
+				o.onError(o.name, err)
+			}
+			failing = true
+			continue
+		}
+		o.written.Add(1)
+		failing = false
+	}
+	_, o.closeErr = o.closeSink()
+}
+
+// closeSink closes the sink unless someone already did; won says whether
+// this call closed it (and err is therefore meaningful).
+func (o *output) closeSink() (won bool, err error) {
+	if o.sink.c == nil || !o.closing.CompareAndSwap(false, true) {
+		return false, nil
+	}
+	return true, o.sink.c.Close()
+}

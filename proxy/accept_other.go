@@ -1,0 +1,5 @@
+//go:build !linux
+
+package proxy
+
+func isTemporaryAccept(err error) bool { return false }

@@ -1,0 +1,211 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/mdmproxy/mdmproxy/events"
+)
+
+// readerPool recycles the request-head readers. A reader lives only for the set-up phase of a
+// connection, never for an idle tunnel.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// session is one client connection in its set-up phase.
+type session struct {
+	srv    *Server
+	set    *Settings
+	conn   net.Conn
+	client netip.AddrPort
+	start  time.Time
+	lr     io.LimitedReader // bounds what the head and the hello may make us read
+	br     *bufio.Reader    // reads through lr; holds bytes the client sent ahead (an eager ClientHello)
+	done   bool             // set-up finished: counted out of Server.pending
+}
+
+// setupDone marks the end of the set-up phase, once, for Shutdown's accounting.
+func (ss *session) setupDone() {
+	if !ss.done {
+		ss.done = true
+		ss.srv.pending.Add(-1)
+	}
+}
+
+// serveConn reads the request head and sends CONNECT to the tunnel path and everything else
+// to the plain-HTTP server (goproxy).
+func (s *Server) serveConn(c net.Conn) {
+	ss := &session{srv: s, set: s.settings.Load(), conn: c, start: time.Now()}
+	defer ss.setupDone()
+	ss.client = addrPortOf(c.RemoteAddr())
+	ss.lr = io.LimitedReader{R: c, N: int64(ss.set.Limits.MaxHeaderBytes)}
+	ss.br = readerPool.Get().(*bufio.Reader)
+	ss.br.Reset(&ss.lr)
+	defer func() {
+		if ss.br != nil {
+			ss.br.Reset(nil)
+			readerPool.Put(ss.br)
+		}
+	}()
+	c.SetReadDeadline(ss.start.Add(ss.set.Timeouts.Header))
+
+	// Look at the method without consuming: anything but CONNECT goes to the HTTP server,
+	// which must see the request from its first byte.
+	head, err := ss.br.Peek(len("CONNECT "))
+	if err != nil {
+		ss.refuseHead(err, nil)
+		return
+	}
+	if string(head) != "CONNECT " {
+		if err := ss.checkRequestLine(); err != nil {
+			ss.refuseHead(err, nil)
+			return
+		}
+		c.SetReadDeadline(time.Time{})
+		ss.lr.N = 1<<63 - 1 // the HTTP server applies its own header limit
+		ss.setupDone()
+		s.plainServer().serve(&bufferedConn{Conn: c, r: ss.br}, ss.set)
+		ss.br = nil // owned by the bufferedConn now
+		return
+	}
+	req, err := http.ReadRequest(ss.br)
+	if err != nil {
+		ss.refuseHead(err, nil)
+		return
+	}
+	ss.connect(req)
+}
+
+// errBadRequestLine is a request line that is not "METHOD TARGET HTTP/1.x".
+var errBadRequestLine = errors.New("malformed request line")
+
+// checkRequestLine peeks at the first line of a non-CONNECT request and refuses what is not
+// HTTP/1.x before the HTTP server sees it, so that garbage gets the same event as any other
+// bad request. It never waits for more bytes than the line needs.
+func (ss *session) checkRequestLine() error {
+	for {
+		n := ss.br.Buffered()
+		buf, _ := ss.br.Peek(n)
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			if !validRequestLine(bytes.TrimSuffix(buf[:i], []byte("\r"))) {
+				return errBadRequestLine
+			}
+			return nil
+		}
+		if n == ss.br.Size() {
+			return errBadRequestLine // a request line longer than the buffer
+		}
+		if _, err := ss.br.Peek(n + 1); err != nil {
+			return err
+		}
+	}
+}
+
+// validRequestLine reports whether line is METHOD SP TARGET SP HTTP/1.x with a token method.
+func validRequestLine(line []byte) bool {
+	method, rest, ok := bytes.Cut(line, []byte(" "))
+	if !ok || len(method) == 0 {
+		return false
+	}
+	for _, c := range method {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	target, proto, ok := bytes.Cut(rest, []byte(" "))
+	if !ok || len(target) == 0 {
+		return false
+	}
+	return string(proto) == "HTTP/1.1" || string(proto) == "HTTP/1.0"
+}
+
+// refuseHead answers a request head that could not be read.
+func (ss *session) refuseHead(err error, req *http.Request) {
+	reason, status := reasonBadRequest, http.StatusBadRequest
+	switch {
+	case ss.lr.N <= 0:
+		reason, status = reasonHeaderTooLarge, http.StatusRequestHeaderFieldsTooLarge
+	case isTimeout(err):
+		reason, status = reasonHeaderTimeout, http.StatusRequestTimeout
+	case errors.Is(err, io.EOF) && ss.br.Buffered() == 0:
+		// The client connected and left without a word (a port scan, a health check): no event.
+		ss.conn.Close()
+		return
+	}
+	ev := ss.event(events.ActionDeny)
+	ev.Reason = reason
+	ss.srv.metrics.Denied.Add(1)
+	ss.srv.emit(ev)
+	writeStatus(ss.conn, status, reason+": "+errText(err))
+	ss.conn.Close()
+}
+
+// event starts an event about this session.
+func (ss *session) event(a events.Action) *events.Event {
+	return &events.Event{
+		Time:       time.Now(),
+		Action:     a,
+		SourceIP:   ss.client.Addr(),
+		SourcePort: ss.client.Port(),
+	}
+}
+
+func (s *Server) emit(e *events.Event) {
+	if s.Events != nil {
+		s.Events.Emit(e)
+	}
+}
+
+// writeStatus writes a complete, closing HTTP/1.1 response with a one-line text body.
+func writeStatus(w io.Writer, status int, msg string) {
+	body := "mdmproxy: " + msg + "\n"
+	w.Write([]byte("HTTP/1.1 " + itoa(status) + " " + http.StatusText(status) + "\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\n" +
+		"Content-Length: " + itoa(len(body)) + "\r\n" +
+		"Connection: close\r\n\r\n" + body))
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	if n == 0 {
+		return "0"
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func addrPortOf(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// bufferedConn is a connection whose first bytes were already read into r.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }

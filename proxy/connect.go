@@ -1,0 +1,271 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
+	"github.com/mdmproxy/mdmproxy/events"
+	"github.com/mdmproxy/mdmproxy/proxy/clienthello"
+)
+
+// helloPool recycles ClientHello buffers; 4 KiB holds a post-quantum hello, larger ones grow
+// the buffer for that connection only.
+var helloPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// connect runs a CONNECT in the order of the spec: client check, target match, resolve and
+// address check (refusal: 403), dial (502/504), 200, ClientHello and SNI check (refusal: a TLS
+// alert and close), splice. The policy is asked again at each step with what is known so far.
+func (ss *session) connect(req *http.Request) {
+	pol := ss.set.Policy
+	ev := ss.event(events.ActionDeny)
+	q := allowlist.Query{Client: ss.client.Addr()}
+
+	if !pol.ClientAllowed(q.Client) {
+		d := allowlist.Decision{Action: allowlist.Deny, Reason: allowlist.ReasonClientNotAllowed}
+		ss.refuse(ev, http.StatusForbidden, d.Reason.String(), d.Explain(q))
+		return
+	}
+	target, err := allowlist.ParseTarget(req.RequestURI)
+	if err != nil {
+		ev.DestDomain = req.RequestURI
+		ss.refuse(ev, http.StatusBadRequest, reasonBadTarget, err.Error())
+		return
+	}
+	q.Name, q.Addr, q.Port = target.Name, target.Addr, target.Port
+	ev.DestDomain, ev.DestIP, ev.DestPort = target.Name, target.Addr, target.Port
+
+	d := pol.Decide(q)
+	ev.Rule = d.RuleName()
+	if !d.Allowed() {
+		ss.refuse(ev, http.StatusForbidden, d.Reason.String(), d.Explain(q))
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), ss.set.Timeouts.Connect)
+	defer cancel()
+	candidates := []netip.Addr{q.Addr}
+	if q.Name != "" {
+		addrs, err := Resolve(ctx, ss.set.Hosts, ss.srv.Lookup, q.Name)
+		if err != nil {
+			reason, status := reasonResolveFailed, http.StatusBadGateway
+			if isTimeout(err) {
+				reason, status = reasonResolveTimeout, http.StatusGatewayTimeout
+			}
+			ss.fail(ev, d, status, reason, err.Error())
+			return
+		}
+		// The address checked is the address dialled: keep the answers the policy allows, in
+		// answer order, and refuse only when none is allowed.
+		candidates = candidates[:0]
+		var refused allowlist.Decision
+		for _, a := range addrs {
+			q.Addr = a
+			if da := pol.Decide(q); da.Allowed() {
+				candidates = append(candidates, a)
+			} else if len(candidates) == 0 {
+				refused = da
+				ev.DestIP = a
+			}
+		}
+		if len(candidates) == 0 {
+			ev.Rule = refused.RuleName()
+			ss.refuse(ev, http.StatusForbidden, refused.Reason.String(), refused.Explain(q))
+			return
+		}
+	}
+
+	origin, addr, err := ss.dial(ctx, candidates, q.Port)
+	cancel()
+	if err != nil {
+		reason, status := reasonDialFailed, http.StatusBadGateway
+		if isTimeout(err) {
+			reason, status = reasonDialTimeout, http.StatusGatewayTimeout
+		}
+		ev.DestIP = candidates[0]
+		ss.fail(ev, d, status, reason, err.Error())
+		return
+	}
+	q.Addr, ev.DestIP = addr, addr
+
+	if _, err := ss.conn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
+		origin.Close()
+		ss.fail(ev, d, 0, reasonClientClosed, err.Error())
+		return
+	}
+	ss.afterConnect(ev, q, d, origin)
+}
+
+// afterConnect reads the ClientHello, checks its server name and splices.
+func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist.Decision, origin net.Conn) {
+	bufp := helloPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bufp) <= 16<<10 {
+			helloPool.Put(bufp)
+		}
+	}()
+	max := ss.set.Limits.MaxHelloBytes
+	ss.lr.N = int64(max)
+	ss.conn.SetReadDeadline(time.Now().Add(ss.set.Timeouts.Hello))
+	info, raw, err := clienthello.Read(ss.br, (*bufp)[:0], max)
+	*bufp = raw[:0]
+	optional := d.Rule != nil && d.Rule.TLS == allowlist.TLSOptional
+	switch {
+	case err == nil:
+		sni := info.ServerName
+		if sni != "" {
+			name, nerr := allowlist.NormalizeName(sni)
+			ev.SNI = sni
+			if nerr != nil {
+				ss.reject(ev, origin, clienthello.AlertUnrecognizedName, reasonBadSNI, nerr.Error())
+				return
+			}
+			ev.SNI = name
+			q.SNI = name
+			d = ss.set.Policy.Decide(q)
+			ev.Rule = d.RuleName()
+			if !d.Allowed() {
+				ss.reject(ev, origin, clienthello.AlertUnrecognizedName, d.Reason.String(), d.Explain(q))
+				return
+			}
+		}
+	case errors.Is(err, clienthello.ErrNotTLS) && optional:
+		// tls: optional splices any bytes.
+	case isTimeout(err) && len(raw) == 0 && optional:
+		// A protocol where the server speaks first: nothing to check, splice.
+	case errors.Is(err, clienthello.ErrNotTLS):
+		ss.reject(ev, origin, 0, reasonNotTLS, "the first bytes are not a TLS ClientHello and the rule requires TLS")
+		return
+	case isTimeout(err):
+		ss.reject(ev, origin, 0, reasonHelloTimeout, "no whole ClientHello within timeouts.hello")
+		return
+	case errors.Is(err, clienthello.ErrTooLarge):
+		ss.reject(ev, origin, clienthello.AlertDecodeError, reasonHelloTooLarge, err.Error())
+		return
+	case errors.Is(err, clienthello.ErrMalformed):
+		ss.reject(ev, origin, clienthello.AlertDecodeError, reasonBadHello, err.Error())
+		return
+	default:
+		ss.reject(ev, origin, 0, reasonClientClosed, err.Error())
+		return
+	}
+	ss.conn.SetReadDeadline(time.Time{})
+
+	ev.Action = actionOf(d.Action)
+	ev.Reason = d.Reason.String()
+	if ev.DestDomain == "" && q.SNI != "" {
+		ev.DestDomain = q.SNI // ECS: the SNI is the destination's domain when it is known
+	}
+	ss.srv.metrics.Spliced.Add(1)
+	ss.srv.emit(ev)
+
+	// Replay what the client sent: the hello, and whatever it sent after it that the reader
+	// had already buffered (0-RTT data).
+	if ahead := ss.br.Buffered(); ahead > 0 {
+		extra, _ := ss.br.Peek(ahead)
+		raw = append(raw, extra...)
+		*bufp = raw[:0]
+	}
+	origin.SetWriteDeadline(time.Now().Add(ss.set.Timeouts.Connect))
+	if len(raw) > 0 {
+		if _, err := origin.Write(raw); err != nil {
+			ss.conn.Close()
+			origin.Close()
+			end := &events.Event{Time: time.Now(), Action: events.ActionEnd, Reason: endReset, Outcome: events.OutcomeFailure,
+				SourceIP: ev.SourceIP, SourcePort: ev.SourcePort, DestDomain: ev.DestDomain, DestIP: ev.DestIP, DestPort: ev.DestPort,
+				SNI: ev.SNI, Rule: ev.Rule, Duration: time.Since(ss.start)}
+			ss.srv.emit(end)
+			return
+		}
+	}
+	origin.SetWriteDeadline(time.Time{})
+
+	t := newTunnel(ss.srv, ss.conn, origin, d.Rule, ss.set.Timeouts, ev, ss.start, int64(len(raw)))
+	// The set-up state is no longer needed: give the reader back before the tunnel idles.
+	ss.br.Reset(nil)
+	readerPool.Put(ss.br)
+	ss.br = nil
+	ss.setupDone()
+	t.start()
+}
+
+func actionOf(a allowlist.Action) events.Action {
+	switch a {
+	case allowlist.Splice:
+		return events.ActionSplice
+	case allowlist.Upstream:
+		return events.ActionUpstream
+	case allowlist.Allow:
+		return events.ActionAllow
+	}
+	return events.ActionDeny
+}
+
+// dial tries the allowed addresses in order until one answers, all within ctx.
+func (ss *session) dial(ctx context.Context, addrs []netip.Addr, port uint16) (net.Conn, netip.Addr, error) {
+	dial := ss.srv.Dial
+	if dial == nil {
+		d := &net.Dialer{KeepAlive: -1} // keepalive is set per tunnel, by its rule
+		dial = d.DialContext
+	}
+	var firstErr error
+	for _, a := range addrs {
+		c, err := dial(ctx, "tcp", net.JoinHostPort(a.String(), strconv.Itoa(int(port))))
+		if err == nil {
+			return c, a, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, netip.Addr{}, firstErr
+}
+
+// refuse answers a CONNECT refused before the tunnel opened, with a one-line reason.
+func (ss *session) refuse(ev *events.Event, status int, reason, msg string) {
+	ev.Action = events.ActionDeny
+	ev.Outcome = events.OutcomeFailure
+	ev.Reason = reason
+	ss.srv.metrics.Denied.Add(1)
+	ss.srv.emit(ev)
+	writeStatus(ss.conn, status, msg)
+	ss.conn.Close()
+}
+
+// fail answers a CONNECT the policy allowed but the proxy could not carry out.
+func (ss *session) fail(ev *events.Event, d allowlist.Decision, status int, reason, msg string) {
+	ev.Action = actionOf(d.Action)
+	ev.Outcome = events.OutcomeFailure
+	ev.Reason = reason
+	ss.srv.metrics.Failed.Add(1)
+	ss.srv.emit(ev)
+	if status != 0 {
+		writeStatus(ss.conn, status, msg)
+	}
+	ss.conn.Close()
+}
+
+// reject closes a tunnel refused after the 200: with a TLS alert when the client spoke TLS.
+func (ss *session) reject(ev *events.Event, origin net.Conn, alert uint8, reason, msg string) {
+	origin.Close()
+	if alert != 0 {
+		ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		ss.conn.Write(clienthello.Alert(alert))
+	}
+	ev.Action = events.ActionDeny
+	ev.Outcome = events.OutcomeFailure
+	ev.Reason = reason
+	ss.srv.metrics.Denied.Add(1)
+	ss.srv.emit(ev)
+	ss.srv.Log.Debug().Str("client", ss.client.String()).Str("reason", reason).Msg(msg)
+	ss.conn.Close()
+}

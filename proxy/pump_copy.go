@@ -1,0 +1,54 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+)
+
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyPump moves one direction through a user-space buffer. It serves connections splice
+// cannot handle (a wrapped connection, another OS); it keeps the same time-outs, half-close
+// and byte counts as the splice pump.
+func copyPump(t *tunnel, src, dst net.Conn, count *atomic.Int64) {
+	defer t.pumpDone()
+	bufp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bufp)
+	buf := *bufp
+	for {
+		src.SetReadDeadline(t.readDeadline())
+		n, err := src.Read(buf)
+		if n > 0 {
+			dst.SetWriteDeadline(t.writeDeadline())
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				t.abort(endReset)
+				return
+			}
+			count.Add(int64(n))
+			t.touch()
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if reason, ok := t.expired(); ok {
+				t.abort(reason)
+				return
+			}
+		case errors.Is(err, io.EOF):
+			if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+				t.halfClosed(dst)
+				return
+			}
+			t.abort(endEOF)
+			return
+		default:
+			t.abort(endReset)
+			return
+		}
+	}
+}

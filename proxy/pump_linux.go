@@ -1,0 +1,181 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// startPumps starts the two directions of t. TCP connections get the splice pump; anything
+// else (a wrapped connection) the portable copy pump.
+func startPumps(t *tunnel) {
+	c, cok := t.client.(*net.TCPConn)
+	o, ook := t.origin.(*net.TCPConn)
+	if !cok || !ook {
+		go copyPump(t, t.client, t.origin, &t.up)
+		go copyPump(t, t.origin, t.client, &t.down)
+		return
+	}
+	up, err1 := newSplicePump(t, c, o, &t.up)
+	down, err2 := newSplicePump(t, o, c, &t.down)
+	if err := errors.Join(err1, err2); err != nil {
+		t.srv.Log.Error().Err(err).Msg("tunnel: no raw access to the sockets")
+		t.abort(endRelayFailed)
+		t.pumpDone()
+		t.pumpDone()
+		return
+	}
+	go up.run()
+	go down.run()
+}
+
+// splicePump moves one direction of a tunnel with splice(2), socket to pipe to socket, so the
+// bytes never enter user space. While the source is quiet it parks in the runtime's poller
+// holding no pipe and no buffer: it asks the poller to wake it when the socket is readable
+// (RawConn.Read with a callback that peeks), takes a pipe from the pool, splices until the
+// socket is drained, and gives the pipe back. io.Copy between two TCPConns would also splice,
+// but would block inside splice holding a pipe pair (two more descriptors) for the whole life
+// of an idle tunnel.
+type splicePump struct {
+	t        *tunnel
+	src, dst *net.TCPConn
+	srcRaw   syscall.RawConn
+	dstRaw   syscall.RawConn
+	count    *atomic.Int64
+
+	// Callbacks for RawConn, bound once so that a wake-up does not allocate.
+	waitFn, fillFn, drainFn func(fd uintptr) bool
+
+	pipe  *pipe
+	inBuf int   // bytes in the pipe not yet written to dst
+	err   error // the last system call's error, as seen by a callback
+	peek  [1]byte
+}
+
+func newSplicePump(t *tunnel, src, dst *net.TCPConn, count *atomic.Int64) (*splicePump, error) {
+	sr, err := src.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	dr, err := dst.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	p := &splicePump{t: t, src: src, dst: dst, srcRaw: sr, dstRaw: dr, count: count}
+	p.waitFn, p.fillFn, p.drainFn = p.readable, p.fill, p.drain
+	return p, nil
+}
+
+// readable reports whether src has bytes, EOF or an error pending, without consuming any.
+// Returning false parks the pump in the poller until the socket becomes readable.
+func (p *splicePump) readable(fd uintptr) bool {
+	_, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.peek[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	return errno != syscall.EAGAIN && errno != syscall.EINTR
+}
+
+// fill splices what src holds into the empty pipe. It never waits: EAGAIN means drained.
+func (p *splicePump) fill(fd uintptr) bool {
+	for {
+		n, err := unix.Splice(int(fd), nil, p.pipe.w, nil, pipeSize, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		if err == unix.EINTR {
+			continue
+		}
+		p.inBuf, p.err = int(n), err
+		return true
+	}
+}
+
+// drain splices the pipe's bytes into dst; returning false waits until dst is writable.
+func (p *splicePump) drain(fd uintptr) bool {
+	for p.inBuf > 0 {
+		n, err := unix.Splice(p.pipe.r, nil, int(fd), nil, p.inBuf, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		switch err {
+		case nil:
+			p.inBuf -= int(n)
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			p.err = err
+			return true
+		}
+	}
+	return true
+}
+
+// run moves bytes until src ends, an error, or a time-out; it is the goroutine of one direction.
+func (p *splicePump) run() {
+	defer p.t.pumpDone()
+	for {
+		p.src.SetReadDeadline(p.t.readDeadline())
+		if err := p.srcRaw.Read(p.waitFn); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if reason, ok := p.t.expired(); ok {
+					p.t.abort(reason)
+					return
+				}
+				continue
+			}
+			p.t.abort(endReset) // closed by the other pump or by shutdown: abort keeps the first reason
+			return
+		}
+		if !p.moveBurst() {
+			return
+		}
+	}
+}
+
+// moveBurst splices until src has nothing more to give. It returns false when the direction
+// is finished (EOF, handled as a half-close) or the tunnel was aborted.
+func (p *splicePump) moveBurst() bool {
+	pp, err := getPipe()
+	if err != nil {
+		p.t.srv.Log.Error().Err(err).Msg("tunnel: no pipe for splice")
+		p.t.abort(endRelayFailed)
+		return false
+	}
+	p.pipe = pp
+	defer func() { p.pipe = nil }()
+	for {
+		p.err = nil
+		if err := p.srcRaw.Read(p.fillFn); err != nil {
+			putPipe(pp) // the pipe is empty: fill did not run
+			p.t.abort(endReset)
+			return false
+		}
+		switch {
+		case p.err == unix.EAGAIN:
+			putPipe(pp)
+			return true
+		case p.err != nil:
+			putPipe(pp)
+			p.t.abort(endReset)
+			return false
+		case p.inBuf == 0: // EOF: the source finished sending
+			putPipe(pp)
+			p.dst.CloseWrite()
+			p.t.halfClosed(p.dst)
+			return false
+		}
+		n := p.inBuf
+		p.dst.SetWriteDeadline(p.t.writeDeadline())
+		err := p.dstRaw.Write(p.drainFn)
+		if err != nil || p.err != nil {
+			pp.discard() // may still hold bytes
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				p.t.abort(endIdle)
+			} else {
+				p.t.abort(endReset)
+			}
+			return false
+		}
+		p.count.Add(int64(n))
+		p.t.touch()
+	}
+}

@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mdmproxy/mdmproxy/events"
+)
+
+// EventSink receives decision and end events. *events.Logger is one.
+type EventSink interface {
+	Emit(e *events.Event)
+}
+
+// Server is the proxy. The zero value is ready once Update has given it Settings.
+type Server struct {
+	// Events receives one decision event per connection and one end event per tunnel. Nil
+	// discards them.
+	Events EventSink
+	// Log is the operational log (accept errors, panics). The zero Logger discards.
+	Log zerolog.Logger
+	// Lookup resolves names that the static hosts do not hold. Nil means DNS.
+	Lookup LookupFunc
+	// Dial opens the connection to the destination. Nil means a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// NonProxy serves requests that are not proxy requests (origin-form, e.g. GET /proxy.pac).
+	// Nil answers 404.
+	NonProxy http.Handler
+
+	settings atomic.Pointer[Settings]
+	metrics  Metrics
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	tunnels   map[*tunnel]struct{}
+	pending   atomic.Int64 // connections in their set-up phase (before splice or refusal)
+	closing   atomic.Bool
+	plainOnce sync.Once
+	plain     *plainServer
+}
+
+// Update installs a new settings snapshot for connections accepted from now on.
+func (s *Server) Update(set *Settings) {
+	cp := *set
+	cp.Timeouts = set.Timeouts.withDefaults()
+	cp.Limits = set.Limits.withDefaults()
+	s.settings.Store(&cp)
+}
+
+// Settings returns the current snapshot, or nil before the first Update.
+func (s *Server) Settings() *Settings { return s.settings.Load() }
+
+// Metrics returns the server's counters.
+func (s *Server) Metrics() *Metrics { return &s.metrics }
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("proxy: server closed")
+
+// Serve accepts connections on ln until Shutdown. It returns ErrServerClosed after Shutdown
+// and the accept error otherwise.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.settings.Load() == nil {
+		return errors.New("proxy: Serve called before Update")
+	}
+	if !s.track(ln) {
+		ln.Close()
+		return ErrServerClosed
+	}
+	defer s.untrack(ln)
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporaryAccept(err) {
+				// Out of descriptors or a transient failure: back off instead of spinning, and
+				// keep the tunnels we have.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.Log.Error().Err(err).Dur("retry_in", backoff).Msg("accept failed")
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.pending.Add(1)
+		s.metrics.Connections.Add(1)
+		go s.serveConn(c)
+	}
+}
+
+func (s *Server) track(ln net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]struct{})
+	}
+	s.listeners[ln] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(ln net.Listener) {
+	s.mu.Lock()
+	delete(s.listeners, ln)
+	s.mu.Unlock()
+}
+
+func (s *Server) addTunnel(t *tunnel) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tunnels == nil {
+		s.tunnels = make(map[*tunnel]struct{})
+	}
+	s.tunnels[t] = struct{}{}
+	s.metrics.TunnelsOpen.Add(1)
+	return true
+}
+
+func (s *Server) removeTunnel(t *tunnel) {
+	s.mu.Lock()
+	delete(s.tunnels, t)
+	s.mu.Unlock()
+	s.metrics.TunnelsOpen.Add(-1)
+}
+
+// OpenTunnels is the number of spliced tunnels now open.
+func (s *Server) OpenTunnels() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tunnels)
+}
+
+// Shutdown stops accepting, lets connections being set up finish and open tunnels drain until
+// ctx ends, then closes what is left. It returns ctx.Err() if tunnels had to be cut.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	if s.plain != nil {
+		s.plain.close()
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.tunnels)
+		s.mu.Unlock()
+		if n == 0 && s.pending.Load() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			for t := range s.tunnels {
+				t.abort(endShutdown)
+			}
+			s.mu.Unlock()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}

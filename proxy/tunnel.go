@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
+	"github.com/mdmproxy/mdmproxy/events"
+)
+
+// keepAlive is set on both legs of every tunnel: it finds dead peers of persistent tunnels,
+// which have no idle time-out, within about two minutes.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4}
+
+// tunnel is a spliced connection pair. Two pumps move bytes, one per direction; whichever
+// finishes last closes both connections and emits the end event.
+type tunnel struct {
+	srv            *Server
+	client, origin net.Conn
+	persistent     bool
+	idle, halfShut time.Duration
+	decision       *events.Event // the decision event; the end event repeats its facts
+	started        time.Time
+
+	up, down     atomic.Int64 // bytes client->origin (source.bytes), origin->client (destination.bytes)
+	lastActive   atomic.Int64 // unix nanoseconds of the last byte moved either way
+	halfClosedAt atomic.Int64 // unix nanoseconds when the first side finished sending; 0 before
+	pumpsDone    atomic.Int32
+	endReason    atomic.Pointer[string] // the first reason to end wins
+}
+
+func newTunnel(srv *Server, client, origin net.Conn, rule *allowlist.Rule, to Timeouts, decision *events.Event, started time.Time, replayed int64) *tunnel {
+	t := &tunnel{srv: srv, client: client, origin: origin, idle: to.Idle, halfShut: to.HalfClose, decision: decision, started: started}
+	t.persistent = rule != nil && rule.Persistent
+	t.up.Store(replayed)
+	t.touch()
+	return t
+}
+
+// start registers the tunnel and starts its two pumps.
+func (t *tunnel) start() {
+	t.srv.addTunnel(t)
+	for _, c := range []net.Conn{t.client, t.origin} {
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetKeepAliveConfig(keepAlive)
+		}
+	}
+	startPumps(t)
+}
+
+func (t *tunnel) touch() { t.lastActive.Store(time.Now().UnixNano()) }
+
+// readDeadline is when a pump waiting for bytes should give up and look at the clock: the idle
+// time-out (none for persistent tunnels), or the half-close time-out once one side finished.
+func (t *tunnel) readDeadline() time.Time {
+	var dl int64
+	if !t.persistent {
+		dl = t.lastActive.Load() + int64(t.idle)
+	}
+	if hc := t.halfClosedAt.Load(); hc != 0 {
+		if h := hc + int64(t.halfShut); dl == 0 || h < dl {
+			dl = h
+		}
+	}
+	if dl == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, dl)
+}
+
+// writeDeadline bounds how long a pump waits for a peer that does not read.
+func (t *tunnel) writeDeadline() time.Time {
+	if t.persistent {
+		return time.Time{}
+	}
+	return time.Now().Add(t.idle)
+}
+
+// expired is called when a pump's deadline passed; it reports whether the tunnel must end and
+// why. A deadline can pass while the other direction is busy: then the pump waits again.
+func (t *tunnel) expired() (string, bool) {
+	now := time.Now().UnixNano()
+	if hc := t.halfClosedAt.Load(); hc != 0 && now >= hc+int64(t.halfShut) {
+		return endHalfClose, true
+	}
+	if !t.persistent && now >= t.lastActive.Load()+int64(t.idle) {
+		return endIdle, true
+	}
+	return "", false
+}
+
+// halfClosed records that src finished sending (dst was shut for writing) and wakes the other
+// pump so that it waits no longer than the half-close time-out.
+func (t *tunnel) halfClosed(other net.Conn) {
+	t.halfClosedAt.CompareAndSwap(0, time.Now().UnixNano())
+	other.SetReadDeadline(t.readDeadline())
+}
+
+// abort ends the tunnel now: both connections are closed, which wakes both pumps. A reset is
+// passed on as a reset (linger 0), so each peer learns the other failed.
+func (t *tunnel) abort(reason string) {
+	if !t.endReason.CompareAndSwap(nil, &reason) {
+		return
+	}
+	if reason == endReset {
+		for _, c := range []net.Conn{t.client, t.origin} {
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
+		}
+	}
+	t.client.Close()
+	t.origin.Close()
+}
+
+// pumpDone is called by each pump as it returns; the second one ends the tunnel.
+func (t *tunnel) pumpDone() {
+	if t.pumpsDone.Add(1) < 2 {
+		return
+	}
+	eof := endEOF
+	t.endReason.CompareAndSwap(nil, &eof)
+	t.client.Close()
+	t.origin.Close()
+	t.srv.removeTunnel(t)
+
+	reason := *t.endReason.Load()
+	d := t.decision
+	end := &events.Event{
+		Time: time.Now(), Action: events.ActionEnd, Reason: reason, Outcome: events.OutcomeSuccess,
+		Duration: time.Since(t.started), SourceIP: d.SourceIP, SourcePort: d.SourcePort,
+		DestDomain: d.DestDomain, DestIP: d.DestIP, DestPort: d.DestPort, SNI: d.SNI, Rule: d.Rule,
+		SourceBytes: t.up.Load(), DestBytes: t.down.Load(),
+	}
+	if reason == endReset || reason == endRelayFailed {
+		end.Outcome = events.OutcomeFailure
+	}
+	t.srv.metrics.BytesUp.Add(end.SourceBytes)
+	t.srv.metrics.BytesDown.Add(end.DestBytes)
+	t.srv.emit(end)
+}

@@ -66,9 +66,10 @@ type Event struct {
 	DestBytes   int64
 }
 
-// Level of an event: warn for ActionDeny, info otherwise. Outputs filter on it.
+// Level of an event: warn for denials and for connections that failed (an allowed tunnel that
+// could not be dialled, a tunnel that ended in a reset), info otherwise. Outputs filter on it.
 func (e *Event) Level() Level {
-	if e.Action == ActionDeny {
+	if e.Action == ActionDeny || e.Outcome == OutcomeFailure {
 		return LevelWarn
 	}
 	return LevelInfo

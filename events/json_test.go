@@ -198,7 +198,7 @@ func TestJSONShapePerAction(t *testing.T) {
 			ev: events.Event{
 				Time: testTime, Action: events.ActionEnd, Outcome: events.OutcomeFailure, Reason: "dial_timeout",
 			},
-			want: with(fixed("info"), map[string]any{
+			want: with(fixed("warn"), map[string]any{
 				events.FieldEventCategory:    []any{"network"},
 				events.FieldEventType:        []any{"connection", "end"},
 				events.FieldEventAction:      "end",

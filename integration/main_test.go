@@ -8,8 +8,12 @@ import (
 	"testing"
 )
 
-// binPath is the mdmproxy binary under test: $MDMPROXY_BIN, or built once by TestMain.
-var binPath string
+var (
+	// binPath is the mdmproxy binary under test: $MDMPROXY_BIN, or built once by TestMain.
+	binPath string
+	// sharedDir is a temporary directory for files shared by the whole run (the test CA).
+	sharedDir string
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -22,6 +26,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	sharedDir = dir
 
 	if p := os.Getenv("MDMPROXY_BIN"); p != "" {
 		abs, err := filepath.Abs(p)

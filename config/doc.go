@@ -21,7 +21,8 @@
 // Layers, each overriding the one before: built-in defaults, the file (YAML, TOML or JSON by
 // extension, read with viper), environment variables MDMPROXY_<KEY> ("." as "_", upper case;
 // lists comma-separated; see EnvName), flags. Structured keys (rules, hosts, log.outputs) come
-// from the file only.
+// from the file only; a variable for one is an error. Other MDMPROXY_ variables that name no key
+// are ignored (Kubernetes sets MDMPROXY_PORT and the like for a Service called mdmproxy).
 //
 // Every problem is reported at once, each naming its dotted key ("timeouts.idle_timout",
 // "rules[2].ports[0]") and, for YAML files, its line. Keys of features not built yet are part

@@ -48,7 +48,7 @@ func readSource(path string) (source, error) {
 
 // parse reads the text into v and also returns the file's own settings, keys as written and
 // null values kept, for the structure check (viper's AllSettings drops keys without a value).
-// A malformed file yields one Error, with the line where the parser says.
+// A malformed file yields Errors, with the line where the parser says.
 func parse(v *viper.Viper, src source) (raw map[string]any, perr Errors) {
 	defer func() {
 		// A parser bug must not take down a running proxy on reload.
@@ -111,6 +111,10 @@ func yamlError(src source, msg string) Error {
 		e.Line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
 	}
-	e.Msg = "cannot parse the file: " + strings.TrimPrefix(msg, "yaml: ")
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	if strings.HasPrefix(msg, "cannot unmarshal") && strings.HasSuffix(msg, "into map[string]interface {}") {
+		msg = "the top level must be a map of keys such as listen: and rules:"
+	}
+	e.Msg = "cannot parse the file: " + msg
 	return e
 }

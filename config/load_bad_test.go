@@ -33,7 +33,7 @@ func TestLoadBad(t *testing.T) {
 		{"listen port too big", "listen: 0.0.0.0:70000\n", 1, "listen", "the port must be 0-65535"},
 		{"listen named port", "listen: 0.0.0.0:http\n", 1, "listen", "the port must be 0-65535"},
 		{"listen is a number", "listen: 3128\n", 1, "listen", "must be a string, not the number 3128"},
-		{"listen bad host", "listen: \"exa mple:3128\"\n", 1, "listen", "not a valid domain name"},
+		{"listen bad host", "listen: \"exa mple:3128\"\n", 1, "listen", "has a character that is not allowed"},
 		{"admin_listen bad", "admin_listen: localhost\n", 1, "admin_listen", "is not HOST:PORT"},
 		{"admin on the proxy address", "listen: 127.0.0.1:3128\nadmin_listen: 127.0.0.1:3128\n", 2, "admin_listen", "is the proxy's address too"},
 		{"admin on the proxy port, all addresses", "listen: \":3128\"\nadmin_listen: 127.0.0.1:3128\n", 2, "admin_listen", "is the proxy's address too"},
@@ -68,14 +68,14 @@ func TestLoadBad(t *testing.T) {
 		{"persistent bad", "rules:\n  - name: a\n    domains: [a.com]\n    ports: [443]\n    persistent: yes\n", 5, "rules[0].persistent", "must be true or false"},
 
 		// Domains.
-		{"wildcard in the middle", "rules:\n  - name: a\n    domains: [\"push.*.apple.com\"]\n    ports: [443]\n", 3, "rules[0].domains[0]", "a wildcard may only be a leading \"*.\""},
+		{"wildcard in the middle", "rules:\n  - name: a\n    domains: [\"push.*.apple.com\"]\n    ports: [443]\n", 3, "rules[0].domains[0]", "a wildcard is only allowed as a leading \"*.\""},
 		{"bare wildcard", "rules:\n  - name: a\n    domains: [\"*\"]\n    ports: [443]\n", 3, "rules[0].domains[0]", "wildcard"},
 		{"wildcard without dot", "rules:\n  - name: a\n    domains: [\"*apple.com\"]\n    ports: [443]\n", 3, "rules[0].domains[0]", "wildcard"},
-		{"IPv4 literal domain", "rules:\n  - name: a\n    domains: [17.57.146.20]\n    ports: [443]\n", 3, "rules[0].domains[0]", "is an IP address, not a domain name"},
+		{"IPv4 literal domain", "rules:\n  - name: a\n    domains: [17.57.146.20]\n    ports: [443]\n", 3, "rules[0].domains[0]", "is an IP address; list it under cidrs"},
 		{"IPv6 literal domain", "rules:\n  - name: a\n    domains: [\"[2001:db8::1]\"]\n    ports: [443]\n", 3, "rules[0].domains[0]", "is an IP address"},
-		{"numeric domain", "rules:\n  - name: a\n    domains: [\"127.1\"]\n    ports: [443]\n", 3, "rules[0].domains[0]", "looks like an IP address"},
-		{"domain with space", "rules:\n  - name: a\n    domains: [\"exa mple.com\"]\n    ports: [443]\n", 3, "rules[0].domains[0]", "not a valid domain name"},
-		{"domain empty label", "rules:\n  - name: a\n    domains: [\"a..com\"]\n    ports: [443]\n", 3, "rules[0].domains[0]", "not a valid domain name"},
+		{"numeric domain", "rules:\n  - name: a\n    domains: [\"127.1\"]\n    ports: [443]\n", 3, "rules[0].domains[0]", "is numeric but not an IP address"},
+		{"domain with space", "rules:\n  - name: a\n    domains: [\"exa mple.com\"]\n    ports: [443]\n", 3, "rules[0].domains[0]", "has a character that is not allowed"},
+		{"domain empty label", "rules:\n  - name: a\n    domains: [\"a..com\"]\n    ports: [443]\n", 3, "rules[0].domains[0]", "has an empty label"},
 		{"domain label too long", "rules:\n  - name: a\n    domains: [\"" + strings.Repeat("a", 64) + ".com\"]\n    ports: [443]\n", 3, "rules[0].domains[0]", "longer than 63"},
 		{"domains a map", "rules:\n  - name: a\n    domains: {apple.com: 1}\n    ports: [443]\n", 3, "rules[0].domains", "must be a list"},
 
@@ -83,7 +83,7 @@ func TestLoadBad(t *testing.T) {
 		{"host without ip", "hosts:\n  - name: a.example.com\n", 2, "hosts[0].ip", "required"},
 		{"host without name", "hosts:\n  - ip: 192.0.2.1\n", 2, "hosts[0].name", "required"},
 		{"host bad ip", "hosts:\n  - {name: a.example.com, ip: 192.0.2.300}\n", 2, "hosts[0].ip", "is not an IPv4 or IPv6 address"},
-		{"host wildcard name", "hosts:\n  - name: \"*.example.com\"\n    ip: 192.0.2.1\n", 2, "hosts[0].name", "wildcard"},
+		{"host wildcard name", "hosts:\n  - name: \"*.example.com\"\n    ip: 192.0.2.1\n", 2, "hosts[0].name", "a wildcard is not allowed here"},
 		{"host IP as name", "hosts:\n  - {name: 192.0.2.1, ip: 192.0.2.1}\n", 2, "hosts[0].name", "is an IP address"},
 		{"hosts as a map", "hosts:\n  courier.push.apple.com: 17.57.146.20\n", 1, "hosts", "must be a list of maps"},
 
@@ -231,7 +231,7 @@ func TestLoadBadFile(t *testing.T) {
 	})
 	t.Run("yaml not a map", func(t *testing.T) {
 		_, path, err := loadText(t, "c.yaml", "- listen\n")
-		wantProblem(t, problems(t, err), path, 0, "", "cannot parse the file")
+		wantProblem(t, problems(t, err), path, 1, "", "the top level must be a map")
 	})
 	t.Run("duplicate key", func(t *testing.T) {
 		_, path, err := loadText(t, "c.yaml", "mode: enforce\nmode: report\n")

@@ -83,7 +83,7 @@ transparent: {listen: [], mode: tproxy}
 				Name:       "jamf-cloud",
 				Domains:    []string{"*.jamfcloud.com", "jamfcloud.com", "xn--bcher-kva.example", "r3---sn-abc.googlevideo.com", "_tcp.example.org"},
 				CIDRs:      []netip.Prefix{netip.MustParsePrefix("2620:149:a44::/48")},
-				Ports:      allowlist.Ports{{443, 443}, {8443, 8443}, {5228, 5230}, {80, 80}},
+				Ports:      allowlist.Ports{pr(443, 443), pr(8443, 8443), pr(5228, 5230), pr(80, 80)},
 				Persistent: true,
 				TLS:        allowlist.TLSOptional,
 			},
@@ -91,7 +91,7 @@ transparent: {listen: [], mode: tproxy}
 				Name:    "onprem/mdm_1.0",
 				Domains: []string{"mdm.school.lan"},
 				CIDRs:   []netip.Prefix{netip.MustParsePrefix("10.1.2.3/32")},
-				Ports:   allowlist.Ports{{443, 443}},
+				Ports:   allowlist.Ports{pr(443, 443)},
 			},
 		},
 		DefaultAction: allowlist.Deny,
@@ -132,7 +132,7 @@ func TestLoadSmallForms(t *testing.T) {
 	})
 	t.Run("a single port and comma-separated lists", func(t *testing.T) {
 		c := mustLoad(t, "clients: \"10.0.0.0/8, 192.168.0.0/16\"\nrules:\n  - {name: a, domains: \"a.com,b.com\", ports: 443}\n")
-		if len(c.Clients) != 2 || !slices.Equal(c.Rules[0].Domains, []string{"a.com", "b.com"}) || !slices.Equal(c.Rules[0].Ports, allowlist.Ports{{443, 443}}) {
+		if len(c.Clients) != 2 || !slices.Equal(c.Rules[0].Domains, []string{"a.com", "b.com"}) || !slices.Equal(c.Rules[0].Ports, allowlist.Ports{pr(443, 443)}) {
 			t.Errorf("got %+v", c)
 		}
 	})
@@ -206,3 +206,5 @@ func TestPolicySpec(t *testing.T) {
 		}
 	})
 }
+
+func pr(lo, hi uint16) allowlist.PortRange { return allowlist.PortRange{Lo: lo, Hi: hi} }

@@ -26,6 +26,10 @@ type overrides struct {
 // applyOverrides sets env and flag values on v, flags last so that they win. Only scalar and
 // list keys may be set this way; each value stays a string (lists comma-separated) and is
 // checked when decoded. An empty environment variable counts as unset, as in viper.
+//
+// A variable naming a section or a file-only key is an error. Other MDMPROXY_ variables that
+// name no key are ignored: Kubernetes gives every pod MDMPROXY_PORT, MDMPROXY_SERVICE_HOST and
+// the like when a Service is called mdmproxy, and the test tools use MDMPROXY_BIN.
 func applyOverrides(v *viper.Viper, env []string, flags map[string]string) overrides {
 	o := overrides{source: map[string]string{}}
 	byEnv := map[string]string{}
@@ -54,8 +58,9 @@ func applyOverrides(v *viper.Viper, env []string, flags map[string]string) overr
 		}
 		key, ok := byEnv[name]
 		if !ok {
-			key, msg := envNameProblem(name)
-			o.errs = append(o.errs, Error{File: "$" + name, Key: key, Msg: msg})
+			if key, msg := envNameProblem(name); key != "" {
+				o.errs = append(o.errs, Error{File: "$" + name, Key: key, Msg: msg})
+			}
 			continue
 		}
 		v.Set(key, value)
@@ -87,8 +92,8 @@ func applyOverrides(v *viper.Viper, env []string, flags map[string]string) overr
 	return o
 }
 
-// envNameProblem explains why an MDMPROXY_ variable names no settable key: the key it names
-// (when it names a section or a file-only key) and what is wrong.
+// envNameProblem explains why an MDMPROXY_ variable names no settable key: the section or
+// file-only key it names and what is wrong; key is "" when it names no key at all.
 func envNameProblem(name string) (key, msg string) {
 	var walk func(prefix string, fields []field) bool
 	walk = func(prefix string, fields []field) bool {
@@ -113,7 +118,7 @@ func envNameProblem(name string) (key, msg string) {
 	if walk("", schema) {
 		return key, msg
 	}
-	return "", "no such configuration key (variables are " + EnvPrefix + "<KEY>, e.g. " + EnvName("timeouts.idle") + ")"
+	return "", ""
 }
 
 // sectionKeys lists a section's settable keys, each as name(key).

@@ -113,22 +113,28 @@ func toInt(val any) (int, error) {
 	return 0, bad
 }
 
-// toDuration accepts a Go duration string ("90s", "10m", "24h") or the number 0.
+// toDuration accepts a Go duration string ("90s", "10m", "24h") or the number 0 (also as a
+// string, the environment's form).
 func toDuration(val any) (time.Duration, error) {
 	if s, ok := val.(string); ok {
-		d, err := time.ParseDuration(strings.TrimSpace(s))
-		if err != nil {
-			return 0, fmt.Errorf("%s is not a duration (write e.g. 90s, 10m, 24h)", quote(s))
+		s = strings.TrimSpace(s)
+		if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return 0, fmt.Errorf("%s is not a duration (write e.g. 90s, 10m, 24h)", quote(s))
+			}
+			return d, nil
 		}
-		return d, nil
+		// A bare number: handled as one below.
 	}
-	if n, err := toInt(val); err == nil {
-		if n == 0 {
-			return 0, nil
-		}
+	n, err := toInt(val)
+	if err != nil {
+		return 0, fmt.Errorf("must be a duration such as 90s, not %s", describe(val))
+	}
+	if n != 0 {
 		return 0, fmt.Errorf("%d has no unit (write e.g. %ds)", n, n)
 	}
-	return 0, fmt.Errorf("must be a duration such as 90s, not %s", describe(val))
+	return 0, nil
 }
 
 // toPrefix parses a CIDR prefix and insists that it has no host bits set.

@@ -33,7 +33,7 @@ func Parse(msg []byte) (Info, error) {
 	if !s.ReadUint8(&typ) || !s.ReadUint24LengthPrefixed(&body) {
 		return Info{}, fmt.Errorf("%w: short handshake message", ErrMalformed)
 	}
-	if typ != handshakeTypeClientHelo {
+	if typ != handshakeTypeClientHello {
 		return Info{}, fmt.Errorf("%w: handshake type %d", ErrMalformed, typ)
 	}
 	if !s.Empty() {

@@ -7,11 +7,11 @@ import (
 )
 
 const (
-	recordTypeHandshake     = 22
-	recordHeaderLen         = 5
-	maxPlaintext            = 1 << 14 // RFC 8446 5.1: a plaintext record carries at most 2^14 bytes
-	handshakeHeaderLen      = 4
-	handshakeTypeClientHelo = 1
+	recordTypeHandshake      = 22
+	recordHeaderLen          = 5
+	maxPlaintext             = 1 << 14 // RFC 8446 5.1: a plaintext record carries at most 2^14 bytes
+	handshakeHeaderLen       = 4
+	handshakeTypeClientHello = 1
 )
 
 // Read reads exactly the TLS records that carry one whole ClientHello from r and no byte more: a client
@@ -84,7 +84,7 @@ func Read(r io.Reader, buf []byte, max int) (info Info, raw []byte, err error) {
 			continue
 		}
 		hsN += copy(hs[hsN:], raw[len(raw)-n:])
-		if hs[0] != handshakeTypeClientHelo {
+		if hs[0] != handshakeTypeClientHello {
 			return Info{}, raw, fmt.Errorf("%w: first handshake message has type %d", ErrMalformed, hs[0])
 		}
 		if hsN < handshakeHeaderLen {

@@ -17,9 +17,9 @@ type Config struct {
 	AdminListen string
 	// Clients are the networks that may use the proxy; an empty list admits nobody.
 	Clients []netip.Prefix
-	// Presets are built-in MDM rule sets, by name (not supported yet: always empty).
+	// Presets are built-in MDM rule sets (package presets), by preset or group name.
 	Presets []string
-	// PresetsDisabled (key presets_disabled) names presets to leave out (not supported yet: always empty).
+	// PresetsDisabled (key presets_disabled) removes single preset entries, as "preset/entry".
 	PresetsDisabled []string
 	// Rules are the admin's allow rules, domains normalised (lower case, no trailing dot, punycode).
 	Rules []allowlist.Rule
@@ -106,8 +106,10 @@ type Transparent struct {
 	Mode   string   // redirect or tproxy
 }
 
-// PolicySpec returns what allowlist.Compile needs. The slices are copies. A nil DenyCIDRs (a
-// Config not made by Load) means allowlist.DefaultDenyCIDRs; an empty non-nil one means none.
+// PolicySpec returns what allowlist.Compile needs: the admin's rules first, then the selected
+// presets' entries (named "preset/entry"), so that for the same name and port the admin's own
+// rule governs. The slices are copies. A nil DenyCIDRs (a Config not made by Load) means
+// allowlist.DefaultDenyCIDRs; an empty non-nil one means none.
 func (c *Config) PolicySpec() allowlist.Spec {
 	deny := c.DenyCIDRs
 	if deny == nil {
@@ -120,6 +122,7 @@ func (c *Config) PolicySpec() allowlist.Spec {
 		r.Ports = slices.Clone(r.Ports)
 		rules[i] = r
 	}
+	rules = append(rules, c.presetRules()...)
 	return allowlist.Spec{
 		Rules:         rules,
 		DefaultAction: c.DefaultAction,

@@ -132,8 +132,9 @@ func TestLoadBad(t *testing.T) {
 		{"transparent.listen bad", "transparent:\n  listen: [\"3129\"]\n", 2, "transparent.listen[0]", "is not HOST:PORT"},
 
 		// Features not built yet.
-		{"presets", "presets: [apple-push, google-fcm]\n", 1, "presets", "not supported yet"},
-		{"presets_disabled", "presets_disabled: [google-fcm]\n", 1, "presets_disabled", "not supported yet"},
+		{"unknown preset", "presets: [apple-push, nope]\n", 1, "presets[1]", `unknown preset "nope"`},
+		{"presets_disabled names a preset", "presets: [google]\npresets_disabled: [google-fcm]\n", 2, "presets_disabled[0]", "unknown preset entry"},
+		{"admin rule takes a preset entry's name", "presets: [apple-push]\nrules:\n  - name: apple-push/courier\n    domains: [a.example]\n    ports: [443]\n", 3, "rules[0].name", "preset entry in use"},
 		{"default_action allow", "default_action: allow\n", 1, "default_action", "\"allow\" is not supported yet"},
 		{"default_action upstream", "default_action: upstream\nupstream: \"http://filter:8080\"\n", 1, "default_action", "\"upstream\" is not supported yet"},
 		{"upstream", "upstream: \"http://filter.school.lan:8080\"\n", 1, "upstream", "not supported yet"},

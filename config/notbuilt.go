@@ -13,12 +13,6 @@ func notBuiltYet(c *Config) Errors {
 		errs = append(errs, Error{Key: key, Msg: msg})
 	}
 
-	if len(c.Presets) > 0 {
-		no("presets", "built-in presets are not supported yet; write the rules under rules")
-	}
-	if len(c.PresetsDisabled) > 0 {
-		no("presets_disabled", "built-in presets are not supported yet")
-	}
 	if c.DefaultAction != allowlist.Deny {
 		no("default_action", quote(c.DefaultAction.String())+" is not supported yet; only deny is")
 	}

@@ -54,7 +54,7 @@ func TestEnvOverridesEmbeddedDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:3128" || len(c.Rules) != 2 {
+	if c.Listen != "127.0.0.1:3128" || len(c.Presets) != 2 {
 		t.Errorf("got %+v", c)
 	}
 }

@@ -35,6 +35,7 @@ func validate(c *Config) Errors {
 		add("admin_listen", fmt.Errorf("%s is the proxy's address too (listen); the admin endpoints need their own", quote(c.AdminListen)))
 	}
 
+	errs = append(errs, checkPresets(c)...)
 	add("mode", oneOf(c.Mode, ModeEnforce, ModeReport))
 	if c.Upstream != "" {
 		add("upstream", checkUpstream(c.Upstream))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -30,6 +31,7 @@ func startPumps(t *tunnel) {
 		t.pumpDone()
 		return
 	}
+	t.pumps = [2]parkable{up, down}
 	go up.run()
 	go down.run()
 }
@@ -55,6 +57,9 @@ type splicePump struct {
 	inBuf int   // bytes in the pipe not yet written to dst
 	err   error // the last system call's error, as seen by a callback
 	peek  [1]byte
+
+	state    atomic.Int32 // pumpRunning, pumpParked or pumpDone
+	parkID   int32        // key in the parker; 0 before the first park
 }
 
 func newSplicePump(t *tunnel, src, dst *net.TCPConn, count *atomic.Int64) (*splicePump, error) {
@@ -109,26 +114,49 @@ func (p *splicePump) drain(fd uintptr) bool {
 	return true
 }
 
-// run moves bytes until src ends, an error, or a time-out; it is the goroutine of one direction.
+// run moves bytes until src ends, an error, or a time-out; it is the goroutine of one
+// direction while that direction is active. After parkAfter of silence it parks the pump and
+// returns; the parker starts run again when bytes arrive.
 func (p *splicePump) run() {
-	defer p.t.pumpDone()
 	for {
-		p.src.SetReadDeadline(p.t.readDeadline())
+		dl := p.t.readDeadline()
+		linger := time.Now().Add(p.t.srv.parkDelay())
+		if dl.IsZero() || linger.Before(dl) {
+			dl = linger
+		}
+		p.src.SetReadDeadline(dl)
 		if err := p.srcRaw.Read(p.waitFn); err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if reason, ok := p.t.expired(); ok {
-					p.t.abort(reason)
-					return
-				}
-				continue
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				p.t.abort(endReset) // closed by the other pump or by shutdown: abort keeps the first reason
+				p.finish()
+				return
 			}
-			p.t.abort(endReset) // closed by the other pump or by shutdown: abort keeps the first reason
-			return
+			if reason, ok := p.t.expired(); ok {
+				p.t.abort(reason)
+				p.finish()
+				return
+			}
+			if !time.Now().Before(linger) && p.park() {
+				return
+			}
+			continue
 		}
 		if !p.moveBurst() {
+			p.finish()
 			return
 		}
 	}
+}
+
+// finish marks the direction done and tells the tunnel. It runs exactly once: from the pump's
+// goroutine, or from unpark when the pump is parked; the state's compare-and-swap makes the
+// two exclusive.
+func (p *splicePump) finish() {
+	p.state.Store(pumpDone)
+	if pk := p.t.srv.park.Load(); pk != nil {
+		pk.forget(p)
+	}
+	p.t.pumpDone()
 }
 
 // moveBurst splices until src has nothing more to give. It returns false when the direction

@@ -44,6 +44,9 @@ type Server struct {
 	closing   atomic.Bool
 	plainOnce sync.Once
 	plain     *plainServer
+	parkOnce  sync.Once
+	park      atomic.Pointer[parker] // idle pumps without goroutines; nil until the first park
+	parkAfter time.Duration          // tests: park sooner than parkAfter
 }
 
 // Update installs a new settings snapshot for connections accepted from now on.
@@ -166,11 +169,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			// Abort outside the lock: an abort may end a tunnel at once, which takes the lock.
 			s.mu.Lock()
+			open := make([]*tunnel, 0, len(s.tunnels))
 			for t := range s.tunnels {
-				t.abort(endShutdown)
+				open = append(open, t)
 			}
 			s.mu.Unlock()
+			for _, t := range open {
+				t.abort(endShutdown)
+			}
 			return ctx.Err()
 		case <-tick.C:
 		}

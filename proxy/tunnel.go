@@ -28,7 +28,11 @@ type tunnel struct {
 	halfClosedAt atomic.Int64 // unix nanoseconds when the first side finished sending; 0 before
 	pumpsDone    atomic.Int32
 	endReason    atomic.Pointer[string] // the first reason to end wins
+	pumps        [2]parkable            // the splice pumps, which abort must finish when parked
 }
+
+// parkable is a pump that may be parked without a goroutine (see parker).
+type parkable interface{ unpark() }
 
 func newTunnel(srv *Server, client, origin net.Conn, rule *allowlist.Rule, to Timeouts, decision *events.Event, started time.Time, replayed int64) *tunnel {
 	t := &tunnel{srv: srv, client: client, origin: origin, idle: to.Idle, halfShut: to.HalfClose, decision: decision, started: started}
@@ -112,6 +116,11 @@ func (t *tunnel) abort(reason string) {
 	}
 	t.client.Close()
 	t.origin.Close()
+	for _, p := range t.pumps {
+		if p != nil {
+			p.unpark()
+		}
+	}
 }
 
 // pumpDone is called by each pump as it returns; the second one ends the tunnel.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,8 +12,8 @@ import (
 	"github.com/mdmproxy/mdmproxy/proxy"
 )
 
-// adminHandler serves /healthz (the process runs), /readyz (it accepts connections) and
-// /metrics (Prometheus) on admin_listen, never on the proxy port.
+// adminHandler serves /healthz (the process runs), /readyz (it accepts connections),
+// /metrics (Prometheus) and /debug/pprof on admin_listen, never on the proxy port.
 func adminHandler(srv *proxy.Server, sink *eventSink, stopping *atomic.Bool) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -33,6 +34,11 @@ func adminHandler(srv *proxy.Server, sink *eventSink, stopping *atomic.Bool) htt
 		func() float64 { return float64(sink.cur.Load().Dropped()) }))
 
 	mux := http.NewServeMux()
+	// Profiles for operators, on the admin listener only (loopback by default).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

@@ -1,0 +1,143 @@
+package proxy
+
+import (
+	"io"
+	"net"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
+	"github.com/mdmproxy/mdmproxy/events"
+)
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func roundTrip(c net.Conn, msg string) error {
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := c.Write([]byte(msg)); err != nil {
+		return err
+	}
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return err
+	}
+	if string(buf) != msg {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+
+// parkingProxy is testProxy with pumps that park after 50 ms of silence.
+func parkingProxy(t *testing.T, persistent bool, tweak func(*Settings)) (*Server, string, *recorder, uint16) {
+	port := echoServer(t)
+	srv, addr, rec := testProxy(t, []allowlist.Rule{loopbackRule("plain", port, persistent, allowlist.TLSOptional)}, loopbackHosts, tweak)
+	srv.parkAfter = 50 * time.Millisecond
+	return srv, addr, rec, port
+}
+
+func TestIdleTunnelsParkAndWake(t *testing.T) {
+	srv, addr, _, port := parkingProxy(t, true, nil)
+	const n = 50
+	g0 := runtime.NumGoroutine()
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i] = connectTo(t, addr, "origin.test:"+strconv.Itoa(int(port)))
+		if err := roundTrip(conns[i], "hello"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every pump to park", func() bool { return srv.parked() == 2*n })
+	// Parked pumps have no goroutines: what is left per tunnel is the test's own echo goroutine.
+	waitFor(t, "pump goroutines to exit", func() bool { return runtime.NumGoroutine()-g0 <= n+5 })
+	for i, c := range conns {
+		if err := roundTrip(c, "wake up "+strconv.Itoa(i)); err != nil {
+			t.Fatalf("tunnel %d after parking: %v", i, err)
+		}
+	}
+	waitFor(t, "pumps to park again", func() bool { return srv.parked() == 2*n })
+	if got := srv.OpenTunnels(); got != n {
+		t.Errorf("%d tunnels open, want %d", got, n)
+	}
+}
+
+func TestParkedTunnelTimesOut(t *testing.T) {
+	srv, addr, rec, port := parkingProxy(t, false, func(s *Settings) { s.Timeouts.Idle = 700 * time.Millisecond })
+	c := connectTo(t, addr, "origin.test:"+strconv.Itoa(int(port)))
+	if err := roundTrip(c, "x"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both pumps to park", func() bool { return srv.parked() == 2 })
+	end := rec.wait(t, byAction(events.ActionEnd))
+	if end.Reason != endIdle {
+		t.Errorf("end reason %q, want %q", end.Reason, endIdle)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Error("client connection still open after the idle time-out")
+	}
+	waitFor(t, "the tunnel to leave the registry", func() bool { return srv.OpenTunnels() == 0 && srv.parked() == 0 })
+}
+
+func TestParkedHalfClosedTunnelIsReaped(t *testing.T) {
+	// An origin that reads to EOF and never answers nor closes.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	hold := make(chan struct{})
+	defer close(hold)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(io.Discard, c)
+		<-hold
+	}()
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	srv, addr, rec := testProxy(t, []allowlist.Rule{loopbackRule("plain", port, true, allowlist.TLSOptional)}, loopbackHosts,
+		func(s *Settings) { s.Timeouts.HalfClose = 600 * time.Millisecond })
+	srv.parkAfter = 50 * time.Millisecond
+	c := connectTo(t, addr, "origin.test:"+strconv.Itoa(int(port)))
+	c.Write([]byte("x"))
+	waitFor(t, "the origin->client pump to park", func() bool { return srv.parked() >= 1 })
+	c.(*net.TCPConn).CloseWrite()
+	end := rec.wait(t, byAction(events.ActionEnd))
+	if end.Reason != endHalfClose || end.SourceBytes != 1 {
+		t.Errorf("end event %+v, want reason %q and 1 byte up", end, endHalfClose)
+	}
+}
+
+func TestShutdownEndsParkedTunnels(t *testing.T) {
+	srv, addr, rec, port := parkingProxy(t, true, nil)
+	c := connectTo(t, addr, "origin.test:"+strconv.Itoa(int(port)))
+	if err := roundTrip(c, "x"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both pumps to park", func() bool { return srv.parked() == 2 })
+	ctx, cancel := contextWithTimeout(50 * time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err == nil {
+		t.Error("Shutdown with an open tunnel returned nil before its grace ended")
+	}
+	end := rec.wait(t, byAction(events.ActionEnd))
+	if end.Reason != endShutdown {
+		t.Errorf("end reason %q, want %q", end.Reason, endShutdown)
+	}
+	waitFor(t, "no tunnels", func() bool { return srv.OpenTunnels() == 0 })
+}

@@ -186,6 +186,7 @@ func (p *Proxy) start(t *testing.T, args ...string) {
 		select {
 		case <-p.done:
 			t.Fatalf("mdmproxy exited with status %d before it started; stderr:\n%s", p.exitCode, p.stderr.String())
+		case <-p.stderr.wrote():
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -271,6 +272,9 @@ func (p *Proxy) WaitLog(t *testing.T, what string, n int, match func(map[string]
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for p.CountLog(match) < n {
+		if p.Exited() && p.CountLog(match) < n { // stderr is complete once the process exited
+			t.Fatalf("mdmproxy exited (status %d) without %d log line(s) %s; stderr:\n%s", p.exitCode, n, what, p.Stderr())
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("waited %v for %d log line(s) %s; stderr:\n%s", waitLimit, n, what, p.Stderr())
 		}
@@ -281,7 +285,10 @@ func (p *Proxy) WaitLog(t *testing.T, what string, n int, match func(map[string]
 // Event is one event record, with the ECS fields the tests look at.
 type Event struct {
 	Timestamp string `json:"@timestamp"`
-	Event     struct {
+	Log       struct {
+		Level string `json:"level"`
+	} `json:"log"`
+	Event struct {
 		Kind     string `json:"kind"`
 		Action   string `json:"action"`
 		Outcome  string `json:"outcome"`
@@ -398,7 +405,13 @@ func (p *Proxy) WaitEvents(t testing.TB, n int, m Match) []Event {
 		if len(evs) >= n {
 			return evs
 		}
-		if time.Now().After(deadline) {
+		// Once the process has exited the file is complete: no need to wait longer.
+		if exited := p.Exited(); exited || time.Now().After(deadline) {
+			if exited {
+				if evs = p.FindEvents(t, m); len(evs) >= n {
+					return evs
+				}
+			}
 			all := p.Events(t)
 			var dump strings.Builder
 			for i, e := range all {
@@ -408,7 +421,7 @@ func (p *Proxy) WaitEvents(t testing.TB, n int, m Match) []Event {
 				}
 				dump.WriteString(e.Raw + "\n")
 			}
-			t.Fatalf("waited %v for %d event(s) %v, found %d; events:\n%s", waitLimit, n, m, len(evs), dump.String())
+			t.Fatalf("waited %v (or until the process exited: %v) for %d event(s) %v, found %d; events:\n%s", waitLimit, exited, n, m, len(evs), dump.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -438,14 +451,33 @@ func completeLines(b []byte) [][]byte {
 
 // syncBuffer is a bytes.Buffer safe for one writer (a process's output) and many readers.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	notify chan struct{} // gets a token after each write, so a reader need not poll
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.notify == nil {
+		b.notify = make(chan struct{}, 1)
+	}
+	select {
+	case b.notify <- struct{}{}:
+	default:
+	}
 	return b.buf.Write(p)
+}
+
+// wrote returns a channel that has a token when something was written since the last token was
+// taken.
+func (b *syncBuffer) wrote() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.notify == nil {
+		b.notify = make(chan struct{}, 1)
+	}
+	return b.notify
 }
 
 func (b *syncBuffer) Bytes() []byte {
@@ -466,4 +498,17 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// waitUntil polls cond for at most d and reports whether it came true; unlike waitFor, running
+// out of time is not a failure.
+func waitUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }

@@ -58,8 +58,8 @@ type splicePump struct {
 	err   error // the last system call's error, as seen by a callback
 	peek  [1]byte
 
-	state    atomic.Int32 // pumpRunning, pumpParked or pumpDone
-	parkID   int32        // key in the parker; 0 before the first park
+	state  atomic.Int32 // pumpRunning, pumpParked or pumpDone
+	parkID int32        // key in the parker; 0 before the first park
 }
 
 func newSplicePump(t *tunnel, src, dst *net.TCPConn, count *atomic.Int64) (*splicePump, error) {

@@ -40,24 +40,28 @@ func reverseName(buf *[nameKeyMax]byte, name string) int {
 	return n
 }
 
+// bitsOf holds, for each byte value, its eight bits as '0'/'1' characters.
+var bitsOf = func() (t [256][8]byte) {
+	for v := range t {
+		for i := 0; i < 8; i++ {
+			t[v][i] = '0' + byte(v>>(7-i)&1)
+		}
+	}
+	return t
+}()
+
 // addrKey writes the key of the first bits bits of a into buf and returns its length.
 // a must be canonical (see CanonicalAddr).
 func addrKey(buf *[addrKeyMax]byte, a netip.Addr, bits int) int {
+	raw := a.As16()
+	b := raw[:]
 	buf[0] = '6'
 	if a.Is4() {
 		buf[0] = '4'
+		b = raw[12:]
 	}
-	raw := a.As16()
-	offset := 0
-	if a.Is4() {
-		offset = 12
-	}
-	for i := 0; i < bits; i++ {
-		if raw[offset+i/8]&(0x80>>(i%8)) != 0 {
-			buf[1+i] = '1'
-		} else {
-			buf[1+i] = '0'
-		}
+	for i := 0; i*8 < bits; i++ {
+		copy(buf[1+i*8:], bitsOf[b[i]][:])
 	}
 	return 1 + bits
 }

@@ -37,10 +37,6 @@ func Load(opts LoadOptions) (*Config, error) {
 	if perr != nil {
 		return nil, perr
 	}
-	var lines lineIndex
-	if src.format == "yaml" {
-		lines = yamlLines(src.data)
-	}
 
 	errs := checkStructure(raw)
 	env := opts.Env
@@ -62,6 +58,11 @@ func Load(opts LoadOptions) (*Config, error) {
 	}
 
 	if len(errs) > 0 || len(over.errs) > 0 {
+		// Line numbers cost a second parse of the file: only an invalid file needs them.
+		var lines lineIndex
+		if src.format == "yaml" {
+			lines = yamlLines(src.data)
+		}
 		errs = locate(errs, src.name, raw, lines, over.source, d.aliases)
 		return nil, append(errs, over.errs...).sorted()
 	}

@@ -63,15 +63,18 @@ func (s *Server) serveConn(c net.Conn) {
 		return
 	}
 	if string(head) != "CONNECT " {
-		if err := ss.checkRequestLine(); err != nil {
+		// The whole head is read and checked here, under the same limits and with the same
+		// events as a CONNECT's, before the HTTP server parses it again from the copy.
+		head, err := ss.readPlainHead()
+		if err != nil {
 			ss.refuseHead(err, nil)
 			return
 		}
 		c.SetReadDeadline(time.Time{})
-		ss.lr.N = 1<<63 - 1 // the HTTP server applies its own header limit
+		ss.lr.N = 1<<63 - 1 // the body is the HTTP server's to bound
 		ss.setupDone()
-		s.plainServer().serve(&bufferedConn{Conn: c, r: ss.br}, ss.set)
-		ss.br = nil // owned by the bufferedConn now
+		s.plainServer().serve(&bufferedConn{Conn: c, r: io.MultiReader(bytes.NewReader(head), ss.br)}, ss.set)
+		ss.br = nil // read through the bufferedConn now
 		return
 	}
 	req, err := http.ReadRequest(ss.br)
@@ -85,24 +88,28 @@ func (s *Server) serveConn(c net.Conn) {
 // errBadRequestLine is a request line that is not "METHOD TARGET HTTP/1.x".
 var errBadRequestLine = errors.New("malformed request line")
 
-// checkRequestLine peeks at the first line of a non-CONNECT request and refuses what is not
-// HTTP/1.x before the HTTP server sees it, so that garbage gets the same event as any other
-// bad request. It never waits for more bytes than the line needs.
-func (ss *session) checkRequestLine() error {
+// readPlainHead reads a non-CONNECT request head up to its empty line and returns a copy of
+// it. The session's limited reader bounds it by limits.max_header_bytes and the read deadline
+// by timeouts.header; the request line must be HTTP/1.x.
+func (ss *session) readPlainHead() ([]byte, error) {
+	var head []byte
 	for {
-		n := ss.br.Buffered()
-		buf, _ := ss.br.Peek(n)
-		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
-			if !validRequestLine(bytes.TrimSuffix(buf[:i], []byte("\r"))) {
-				return errBadRequestLine
+		line, err := ss.br.ReadSlice('\n')
+		head = append(head, line...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil {
+			return head, err
+		}
+		if len(head) == len(line) { // the request line
+			if !validRequestLine(bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))) {
+				return head, errBadRequestLine
 			}
-			return nil
+			continue
 		}
-		if n == ss.br.Size() {
-			return errBadRequestLine // a request line longer than the buffer
-		}
-		if _, err := ss.br.Peek(n + 1); err != nil {
-			return err
+		if string(line) == "\r\n" || string(line) == "\n" {
+			return head, nil
 		}
 	}
 }
@@ -133,7 +140,7 @@ func (ss *session) refuseHead(err error, req *http.Request) {
 		reason, status = reasonHeaderTooLarge, http.StatusRequestHeaderFieldsTooLarge
 	case isTimeout(err):
 		reason, status = reasonHeaderTimeout, http.StatusRequestTimeout
-	case errors.Is(err, io.EOF) && ss.br.Buffered() == 0:
+	case errors.Is(err, io.EOF) && ss.lr.N == int64(ss.set.Limits.MaxHeaderBytes):
 		// The client connected and left without a word (a port scan, a health check): no event.
 		ss.conn.Close()
 		return
@@ -202,10 +209,11 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
-// bufferedConn is a connection whose first bytes were already read into r.
+// bufferedConn is a connection whose first bytes were already read: r yields them, then the
+// rest of the connection.
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r io.Reader
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }

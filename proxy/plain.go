@@ -44,6 +44,9 @@ func (s *Server) plainServer() *plainServer {
 			MaxHeaderBytes:    set.Limits.MaxHeaderBytes,
 			ErrorLog:          nil,
 		}
+		// One request per connection: every request head then passes serveConn's checks,
+		// limits and events (the HTTP server would answer a bad one itself, unlogged).
+		p.http.SetKeepAlivesEnabled(false)
 		go p.http.Serve(p)
 		s.plain = p
 	})

@@ -53,10 +53,11 @@ type splicePump struct {
 	// Callbacks for RawConn, bound once so that a wake-up does not allocate.
 	waitFn, fillFn, drainFn func(fd uintptr) bool
 
-	pipe  *pipe
-	inBuf int   // bytes in the pipe not yet written to dst
-	err   error // the last system call's error, as seen by a callback
-	peek  [1]byte
+	pipe    *pipe
+	inBuf   int   // bytes in the pipe not yet written to dst
+	err     error // the last system call's error, as seen by a callback
+	peekErr error // a socket error the readiness peek consumed
+	peek    [1]byte
 
 	state  atomic.Int32 // pumpRunning, pumpParked or pumpDone
 	parkID int32        // key in the parker; 0 before the first park
@@ -76,12 +77,22 @@ func newSplicePump(t *tunnel, src, dst *net.TCPConn, count *atomic.Int64) (*spli
 	return p, nil
 }
 
-// readable reports whether src has bytes, EOF or an error pending, without consuming any.
-// Returning false parks the pump in the poller until the socket becomes readable.
+// readable reports whether src has bytes, EOF or an error pending, without consuming any
+// bytes. Returning false parks the pump in the poller until the socket becomes readable. A
+// pending socket error (a reset) is consumed by the peek, so it is kept in peekErr: a splice
+// after it would return 0 and pass the reset on as a clean end.
 func (p *splicePump) readable(fd uintptr) bool {
 	_, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.peek[0])), 1,
 		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	return errno != syscall.EAGAIN && errno != syscall.EINTR
+	switch errno {
+	case syscall.EAGAIN, syscall.EINTR:
+		return false
+	case 0:
+		p.peekErr = nil
+	default:
+		p.peekErr = errno
+	}
+	return true
 }
 
 // fill splices what src holds into the empty pipe. It never waits: EAGAIN means drained.
@@ -140,6 +151,11 @@ func (p *splicePump) run() {
 				return
 			}
 			continue
+		}
+		if p.peekErr != nil {
+			p.t.abort(endReset)
+			p.finish()
+			return
 		}
 		if !p.moveBurst() {
 			p.finish()

@@ -132,7 +132,6 @@ func (t *tunnel) pumpDone() {
 	t.endReason.CompareAndSwap(nil, &eof)
 	t.client.Close()
 	t.origin.Close()
-	t.srv.removeTunnel(t)
 
 	reason := *t.endReason.Load()
 	d := t.decision
@@ -148,4 +147,7 @@ func (t *tunnel) pumpDone() {
 	t.srv.metrics.BytesUp.Add(end.SourceBytes)
 	t.srv.metrics.BytesDown.Add(end.DestBytes)
 	t.srv.emit(end)
+	// Only now is the tunnel gone: a shutdown that waits for no open tunnels must not close
+	// the event stream before this tunnel's end event is in it.
+	t.srv.removeTunnel(t)
 }

@@ -43,6 +43,14 @@ func serve(args []string, stderr io.Writer) int {
 		}
 	})
 
+	// Signals are caught from the start, so a SIGHUP or SIGTERM sent as soon as the started line
+	// appears is handled, not fatal. Events on stdout usually go to a pipe; if its reader dies,
+	// a write must fail (and count as a dropped event) instead of killing the proxy with SIGPIPE.
+	signal.Ignore(syscall.SIGPIPE)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
 	cfg, code, ok := loadConfig(*path, flags, stderr)
 	if !ok {
 		return code
@@ -81,22 +89,16 @@ func serve(args []string, stderr io.Writer) int {
 	admin := &http.Server{Handler: adminHandler(srv, sink, &stopping), ReadHeaderTimeout: 10 * time.Second}
 	go admin.Serve(adminLn)
 
+	rl := &reloader{path: *path, flags: flags, srv: srv, sink: sink, log: oplog, current: cfg}
+	stopWatch := rl.watch()
+	defer stopWatch()
+
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	oplog.Info().Str("listen", ln.Addr().String()).Str("admin_listen", adminLn.Addr().String()).
 		Str("config", configName(*path)).Int("rules", len(settings.Policy.Rules())).Str("version", buildVersion()).
 		Msg("mdmproxy started")
 
-	rl := &reloader{path: *path, flags: flags, srv: srv, sink: sink, log: oplog, current: cfg}
-	stopWatch := rl.watch()
-	defer stopWatch()
-
-	// Events on stdout go to a pipe in most deployments; if its reader dies, a write must fail
-	// (and be counted as a dropped event) instead of killing the proxy with SIGPIPE.
-	signal.Ignore(syscall.SIGPIPE)
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	for {
 		select {
 		case err := <-served:

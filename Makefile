@@ -33,6 +33,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRead$$' -fuzztime=$(FUZZTIME) ./proxy/clienthello/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTarget$$' -fuzztime=$(FUZZTIME) ./allowlist/
 	$(GO) test -run='^$$' -fuzz='^FuzzNormalizeName$$' -fuzztime=$(FUZZTIME) ./allowlist/
+	$(GO) test -run='^$$' -fuzz='^FuzzParsePortRange$$' -fuzztime=$(FUZZTIME) ./allowlist/
+	$(GO) test -run='^$$' -fuzz='^FuzzReadPlainHead$$' -fuzztime=$(FUZZTIME) ./proxy/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./proxy/clienthello/
 	$(GO) test -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME) ./config/
 
 # The benchmark suite (bench/, issue #3): installs squid-openssl and haproxy if missing, then

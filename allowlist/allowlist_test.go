@@ -166,3 +166,47 @@ func FuzzNormalizeName(f *testing.F) {
 		}
 	})
 }
+
+func TestParsePortRange(t *testing.T) {
+	for _, tt := range []struct {
+		in      string
+		want    PortRange
+		wantErr bool
+	}{
+		{in: "443", want: PortRange{Lo: 443, Hi: 443}},
+		{in: " 5228-5230 ", want: PortRange{Lo: 5228, Hi: 5230}},
+		{in: "1-65535", want: PortRange{Lo: 1, Hi: 65535}},
+		{in: "0", wantErr: true},
+		{in: "65536", wantErr: true},
+		{in: "5230-5228", wantErr: true},
+		{in: "-443", wantErr: true},
+		{in: "443-", wantErr: true},
+		{in: "4a3", wantErr: true},
+		{in: "", wantErr: true},
+		{in: "1-2-3", wantErr: true},
+		{in: "+443", wantErr: true},
+	} {
+		got, err := ParsePortRange(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("ParsePortRange(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func FuzzParsePortRange(f *testing.F) {
+	for _, s := range []string{"443", "5228-5230", "0", "65535-1", " 80 "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParsePortRange(s)
+		if err != nil {
+			return
+		}
+		if r.Lo == 0 || r.Lo > r.Hi {
+			t.Fatalf("ParsePortRange(%q) = %v", s, r)
+		}
+		if !(Ports{r}).Contains(r.Lo) || !(Ports{r}).Contains(r.Hi) {
+			t.Fatalf("range %v does not contain its ends", r)
+		}
+	})
+}

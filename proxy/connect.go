@@ -211,7 +211,7 @@ func actionOf(a allowlist.Action) events.Action {
 func (ss *session) dial(ctx context.Context, addrs []netip.Addr, port uint16) (net.Conn, netip.Addr, error) {
 	dial := ss.srv.Dial
 	if dial == nil {
-		d := &net.Dialer{KeepAlive: -1} // keepalive is set per tunnel, by its rule
+		d := &net.Dialer{KeepAliveConfig: KeepAlive}
 		dial = d.DialContext
 	}
 	var firstErr error

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -36,11 +37,11 @@ func startPumps(t *tunnel) {
 	go down.run()
 }
 
-// splicePump moves one direction of a tunnel with splice(2), socket to pipe to socket, so the
-// bytes never enter user space. While the source is quiet it parks in the runtime's poller
-// holding no pipe and no buffer: it asks the poller to wake it when the socket is readable
-// (RawConn.Read with a callback that peeks), takes a pipe from the pool, splices until the
-// socket is drained, and gives the pipe back. io.Copy between two TCPConns would also splice,
+// splicePump moves one direction of a tunnel. While the source is quiet it waits in the
+// runtime's poller (and after parkAfter in the parker) holding no pipe and no buffer. When the
+// socket becomes readable it reads what is there into a pooled 16 KiB buffer and sends it on;
+// a burst that fills the buffer continues with splice(2), socket to pipe to socket, so bulk
+// bytes never enter user space, and the pipe goes back to the pool when the socket is drained. io.Copy between two TCPConns would also splice,
 // but would block inside splice holding a pipe pair (two more descriptors) for the whole life
 // of an idle tunnel.
 type splicePump struct {
@@ -51,13 +52,14 @@ type splicePump struct {
 	count    *atomic.Int64
 
 	// Callbacks for RawConn, bound once so that a wake-up does not allocate.
-	waitFn, fillFn, drainFn func(fd uintptr) bool
+	waitFn, sendFn, fillFn, drainFn func(fd uintptr) bool
 
 	pipe    *pipe
 	inBuf   int   // bytes in the pipe not yet written to dst
 	err     error // the last system call's error, as seen by a callback
-	peekErr error // a socket error the readiness peek consumed
-	peek    [1]byte
+	readErr error // a socket error readFirst consumed
+	buf     *[smallBuf]byte
+	n, off  int // bytes in buf, and how many of them were sent
 
 	state  atomic.Int32 // pumpRunning, pumpParked or pumpDone
 	parkID int32        // key in the parker; 0 before the first park
@@ -73,25 +75,84 @@ func newSplicePump(t *tunnel, src, dst *net.TCPConn, count *atomic.Int64) (*spli
 		return nil, err
 	}
 	p := &splicePump{t: t, src: src, dst: dst, srcRaw: sr, dstRaw: dr, count: count}
-	p.waitFn, p.fillFn, p.drainFn = p.readable, p.fill, p.drain
+	p.waitFn, p.sendFn, p.fillFn, p.drainFn = p.readFirst, p.send, p.fill, p.drain
 	return p, nil
 }
 
-// readable reports whether src has bytes, EOF or an error pending, without consuming any
-// bytes. Returning false parks the pump in the poller until the socket becomes readable. A
-// pending socket error (a reset) is consumed by the peek, so it is kept in peekErr: a splice
-// after it would return 0 and pass the reset on as a clean end.
-func (p *splicePump) readable(fd uintptr) bool {
-	_, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.peek[0])), 1,
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	switch errno {
-	case syscall.EAGAIN, syscall.EINTR:
-		return false
-	case 0:
-		p.peekErr = nil
-	default:
-		p.peekErr = errno
+// smallBuf is the size of the buffer a pump reads into when it wakes. Most wake-ups carry less
+// (TLS handshake flights, push messages, requests): one recv and one send move them, cheaper
+// than a peek, two splices and a pipe. A burst that fills it continues with splice.
+const smallBuf = 16 << 10
+
+var smallBufPool = sync.Pool{New: func() any { return new([smallBuf]byte) }}
+
+// readFirst reads what src holds into a pooled buffer. It returns false (park in the poller)
+// when there is nothing, giving the buffer back first, so a waiting pump holds no memory. A
+// socket error (a reset) is kept in readErr; n == 0 with no error is EOF.
+func (p *splicePump) readFirst(fd uintptr) bool {
+	if p.buf == nil {
+		p.buf = smallBufPool.Get().(*[smallBuf]byte)
 	}
+	for {
+		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.buf[0])), smallBuf,
+			syscall.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case 0:
+			p.n, p.readErr = int(n), nil
+			return true
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			p.releaseBuf()
+			return false
+		default:
+			p.n, p.readErr = 0, errno
+			return true
+		}
+	}
+}
+
+func (p *splicePump) releaseBuf() {
+	if p.buf != nil {
+		smallBufPool.Put(p.buf)
+		p.buf = nil
+	}
+}
+
+// send writes buf[off:n] to dst; returning false waits until dst is writable.
+func (p *splicePump) send(fd uintptr) bool {
+	for p.off < p.n {
+		m, err := unix.Write(int(fd), p.buf[p.off:p.n])
+		switch err {
+		case nil:
+			p.off += m
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			p.err = err
+			return true
+		}
+	}
+	return true
+}
+
+// writeFirst sends what readFirst read. It returns false when the tunnel was aborted.
+func (p *splicePump) writeFirst() bool {
+	n := p.n
+	p.off, p.err = 0, nil
+	p.dst.SetWriteDeadline(p.t.writeDeadline())
+	err := p.dstRaw.Write(p.sendFn)
+	p.releaseBuf()
+	if err != nil || p.err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			p.t.abort(endIdle)
+		} else {
+			p.t.abort(endReset)
+		}
+		return false
+	}
+	p.count.Add(int64(n))
+	p.t.touch()
 	return true
 }
 
@@ -152,12 +213,21 @@ func (p *splicePump) run() {
 			}
 			continue
 		}
-		if p.peekErr != nil {
+		switch {
+		case p.readErr != nil:
+			p.releaseBuf()
 			p.t.abort(endReset)
 			p.finish()
 			return
+		case p.n == 0: // EOF: the source finished sending
+			p.releaseBuf()
+			p.dst.CloseWrite()
+			p.t.halfClosed(p.dst)
+			p.finish()
+			return
 		}
-		if !p.moveBurst() {
+		more := p.n == smallBuf // a full buffer: a burst, continue with splice
+		if !p.writeFirst() || (more && !p.moveBurst()) {
 			p.finish()
 			return
 		}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net"
 	"sync/atomic"
 	"time"
@@ -9,9 +10,15 @@ import (
 	"github.com/mdmproxy/mdmproxy/events"
 )
 
-// keepAlive is set on both legs of every tunnel: it finds dead peers of persistent tunnels,
-// which have no idle time-out, within about two minutes.
-var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4}
+// KeepAlive is set on both legs of every tunnel, by Listen at accept and by the dialer: it finds
+// dead peers of persistent tunnels, which have no idle time-out, within about two minutes.
+var KeepAlive = net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4}
+
+// Listen opens a proxy listener whose connections get KeepAlive as they are accepted.
+func Listen(ctx context.Context, network, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAliveConfig: KeepAlive}
+	return lc.Listen(ctx, network, addr)
+}
 
 // tunnel is a spliced connection pair. Two pumps move bytes, one per direction; whichever
 // finishes last closes both connections and emits the end event.
@@ -45,11 +52,6 @@ func newTunnel(srv *Server, client, origin net.Conn, rule *allowlist.Rule, to Ti
 // start registers the tunnel and starts its two pumps.
 func (t *tunnel) start() {
 	t.srv.addTunnel(t)
-	for _, c := range []net.Conn{t.client, t.origin} {
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetKeepAliveConfig(keepAlive)
-		}
-	}
 	startPumps(t)
 }
 

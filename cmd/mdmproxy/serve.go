@@ -72,7 +72,7 @@ func serve(args []string, stderr io.Writer) int {
 	srv := &proxy.Server{Events: sink, Log: oplog}
 	srv.Update(settings)
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := proxy.Listen(context.Background(), "tcp", cfg.Listen)
 	if err != nil {
 		oplog.Error().Err(err).Str("listen", cfg.Listen).Msg("cannot listen")
 		evlog.Close()

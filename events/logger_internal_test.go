@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -113,10 +114,11 @@ func TestCloseGivesUp(t *testing.T) {
 	o := l.outputs[0]
 	defer func() { close(g.release); <-o.done }()
 
-	for range 5 {
+	l.Emit(&Event{Action: ActionDeny})
+	<-g.entered // one record is stuck in Write; the next four queue behind it
+	for range 4 {
 		l.Emit(&Event{Action: ActionDeny})
 	}
-	<-g.entered // one record is stuck in Write, four are queued
 	err := l.Close()
 	if err == nil || !strings.Contains(err.Error(), "gave up draining after 20ms; 4 queued events dropped") {
 		t.Fatalf("Close = %v", err)
@@ -151,8 +153,17 @@ func TestFailedWritesAreDroppedAndReportedOnce(t *testing.T) {
 	// Two failure streaks (writes 1-3 and 5): two reports, four drops.
 	fw := &failWriter{fail: map[int]bool{1: true, 2: true, 3: true, 5: true}}
 	l := testLogger(t, Config{OnError: onError}, fw)
-	for range 5 {
+	for i := range 5 {
 		l.Emit(&Event{Action: ActionSplice})
+		// One record per write: wait until the writer took this one before sending the next
+		// (queued records would leave together, in one write).
+		deadline := time.Now().Add(5 * time.Second)
+		for st := l.Stats()[0]; st.Written+st.Dropped < uint64(i+1); st = l.Stats()[0] {
+			if time.Now().After(deadline) {
+				t.Fatalf("record %d not written", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -236,4 +247,35 @@ func (l *lockedBuffer) bytes() []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return bytes.Clone(l.b.Bytes())
+}
+
+// TestQueuedRecordsLeaveInOneWrite: records that queue behind a slow write are written
+// together, whole lines, in order.
+func TestQueuedRecordsLeaveInOneWrite(t *testing.T) {
+	g := newGateWriter()
+	l := testLogger(t, Config{}, g)
+	l.Emit(&Event{Action: ActionDeny, Reason: "r0"})
+	<-g.entered // stuck in the first write
+	for i := 1; i <= 5; i++ {
+		l.Emit(&Event{Action: ActionDeny, Reason: "r" + strconv.Itoa(i)})
+	}
+	close(g.release)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := g.lines()
+	if len(lines) != 6 {
+		t.Fatalf("%d lines, want 6", len(lines))
+	}
+	for i, line := range lines {
+		if !strings.Contains(line, `"reason":"r`+strconv.Itoa(i)+`"`) {
+			t.Errorf("line %d out of order: %s", i, line)
+		}
+	}
+	g.mu.Lock()
+	writes := g.writes
+	g.mu.Unlock()
+	if writes != 2 {
+		t.Errorf("%d writes, want 2 (one stuck, then the five queued together)", writes)
+	}
 }

@@ -85,27 +85,49 @@ func (o *output) enqueue(b *buffer) {
 func (o *output) drain() {
 	defer close(o.done)
 	failing := false
+	var batch []byte
 	for b := range o.queue {
 		if o.abandoned.Load() {
 			o.dropped.Add(1)
 			putBuffer(b)
 			continue
 		}
-		_, err := o.sink.w.Write(b.b)
+		// Events that queued up while the last write ran leave in one write: records are
+		// newline-framed, so a stream output takes them together, at one system call.
+		batch = append(batch[:0], b.b...)
 		putBuffer(b)
+		n := uint64(1)
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case next, ok := <-o.queue:
+				if !ok {
+					break more
+				}
+				batch = append(batch, next.b...)
+				putBuffer(next)
+				n++
+			default:
+				break more
+			}
+		}
+		_, err := o.sink.w.Write(batch)
 		if err != nil {
-			o.dropped.Add(1)
+			o.dropped.Add(n)
 			if !failing && o.onError != nil {
 				o.onError(o.name, err)
 			}
 			failing = true
 			continue
 		}
-		o.written.Add(1)
+		o.written.Add(n)
 		failing = false
 	}
 	_, o.closeErr = o.closeSink()
 }
+
+// maxBatch bounds the bytes one write carries.
+const maxBatch = 64 << 10
 
 // closeSink closes the sink unless someone already did; won says whether
 // this call closed it (and err is therefore meaningful).

@@ -41,7 +41,7 @@ fuzz:
 # The benchmark suite (bench/, issue #3): installs squid-openssl and haproxy if missing, then
 # measures mdmproxy, Squid peek-and-splice and HAProxy against direct connections on loopback,
 # runs the Go micro-benchmarks of the decision path, the ClientHello reader and event encoding,
-# prints the table and writes docs/benchmarks.md. About 7 minutes on 2 cores. BENCHFLAGS passes
+# prints the table and writes docs/benchmarks.md. About 6 minutes on 2 cores. BENCHFLAGS passes
 # flags to bin/benchrun (bin/benchrun -h).
 BENCHFLAGS ?=
 bench: build

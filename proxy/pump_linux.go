@@ -144,16 +144,22 @@ func (p *splicePump) writeFirst() bool {
 	err := p.dstRaw.Write(p.sendFn)
 	p.releaseBuf()
 	if err != nil || p.err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			p.t.abort(endIdle)
-		} else {
-			p.t.abort(endReset)
-		}
+		p.writeFailed(err)
 		return false
 	}
 	p.count.Add(int64(n))
 	p.t.touch()
 	return true
+}
+
+// writeFailed ends the tunnel after a write to dst failed (a reset) or waited past its
+// deadline (a peer that stopped reading).
+func (p *splicePump) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		p.t.abort(endIdle)
+	} else {
+		p.t.abort(endReset)
+	}
 }
 
 // fill splices what src holds into the empty pipe. It never waits: EAGAIN means drained.
@@ -282,11 +288,7 @@ func (p *splicePump) moveBurst() bool {
 		err := p.dstRaw.Write(p.drainFn)
 		if err != nil || p.err != nil {
 			pp.discard() // may still hold bytes
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				p.t.abort(endIdle)
-			} else {
-				p.t.abort(endReset)
-			}
+			p.writeFailed(err)
 			return false
 		}
 		p.count.Add(int64(n))

@@ -191,8 +191,12 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 	ss.br.Reset(nil)
 	readerPool.Put(ss.br)
 	ss.br = nil
-	ss.setupDone()
-	t.start()
+	if !t.start() {
+		end := *ev
+		end.Time, end.Action, end.Reason, end.Duration = time.Now(), events.ActionEnd, endShutdown, time.Since(ss.start)
+		ss.srv.emit(&end)
+	}
+	ss.setupDone() // after start: Shutdown counts this connection as pending or as a tunnel, never neither
 }
 
 func actionOf(a allowlist.Action) events.Action {

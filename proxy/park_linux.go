@@ -92,11 +92,10 @@ func (pk *parker) arm(fd uintptr, p *splicePump) error {
 
 // forget drops a finished pump. Its socket leaves the epoll set when it is closed.
 func (pk *parker) forget(p *splicePump) {
-	if p.parkID == 0 {
-		return
-	}
 	pk.mu.Lock()
-	delete(pk.pumps, p.parkID)
+	if p.parkID != 0 {
+		delete(pk.pumps, p.parkID)
+	}
 	pk.mu.Unlock()
 }
 

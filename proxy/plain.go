@@ -48,9 +48,9 @@ func (s *Server) plainServer() *plainServer {
 		// limits and events (the HTTP server would answer a bad one itself, unlogged).
 		p.http.SetKeepAlivesEnabled(false)
 		go p.http.Serve(p)
-		s.plain = p
+		s.plain.Store(p)
 	})
-	return s.plain
+	return s.plain.Load()
 }
 
 // serve hands a connection to the HTTP server.

@@ -13,28 +13,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startPumps starts the two directions of t. TCP connections get the splice pump; anything
-// else (a wrapped connection) the portable copy pump.
-func startPumps(t *tunnel) {
+// newPumps builds the two directions of t and returns the function that starts them. They
+// exist (and t.pumps is set) before the tunnel is registered, so an abort from Shutdown or the
+// sweeper always sees them. TCP connections get the splice pump; anything else (a wrapped
+// connection) the portable copy pump.
+func newPumps(t *tunnel) (start func()) {
 	c, cok := t.client.(*net.TCPConn)
 	o, ook := t.origin.(*net.TCPConn)
-	if !cok || !ook {
+	if cok && ook {
+		up, err1 := newSplicePump(t, c, o, &t.up)
+		down, err2 := newSplicePump(t, o, c, &t.down)
+		if err := errors.Join(err1, err2); err == nil {
+			t.pumps = [2]parkable{up, down}
+			return func() {
+				go up.run()
+				go down.run()
+			}
+		}
+	}
+	return func() {
 		go copyPump(t, t.client, t.origin, &t.up)
 		go copyPump(t, t.origin, t.client, &t.down)
-		return
 	}
-	up, err1 := newSplicePump(t, c, o, &t.up)
-	down, err2 := newSplicePump(t, o, c, &t.down)
-	if err := errors.Join(err1, err2); err != nil {
-		t.srv.Log.Error().Err(err).Msg("tunnel: no raw access to the sockets")
-		t.abort(endRelayFailed)
-		t.pumpDone()
-		t.pumpDone()
-		return
-	}
-	t.pumps = [2]parkable{up, down}
-	go up.run()
-	go down.run()
 }
 
 // splicePump moves one direction of a tunnel. While the source is quiet it waits in the
@@ -118,16 +118,19 @@ func (p *splicePump) releaseBuf() {
 	}
 }
 
-// send writes buf[off:n] to dst; returning false waits until dst is writable.
+// send writes buf[off:n] to dst, like drain: when dst is full it returns whether it moved
+// some bytes, and false (wait for writable) if none.
 func (p *splicePump) send(fd uintptr) bool {
+	moved := false
 	for p.off < p.n {
 		m, err := unix.Write(int(fd), p.buf[p.off:p.n])
 		switch err {
 		case nil:
 			p.off += m
+			moved = true
 		case unix.EINTR:
 		case unix.EAGAIN:
-			return false
+			return moved
 		default:
 			p.err = err
 			return true
@@ -138,17 +141,19 @@ func (p *splicePump) send(fd uintptr) bool {
 
 // writeFirst sends what readFirst read. It returns false when the tunnel was aborted.
 func (p *splicePump) writeFirst() bool {
-	n := p.n
+	defer p.releaseBuf()
 	p.off, p.err = 0, nil
-	p.dst.SetWriteDeadline(p.t.writeDeadline())
-	err := p.dstRaw.Write(p.sendFn)
-	p.releaseBuf()
-	if err != nil || p.err != nil {
-		p.writeFailed(err)
-		return false
+	for p.off < p.n {
+		before := p.off
+		p.dst.SetWriteDeadline(p.t.writeDeadline())
+		err := p.dstRaw.Write(p.sendFn)
+		if err != nil || p.err != nil {
+			p.writeFailed(err)
+			return false
+		}
+		p.count.Add(int64(p.off - before))
+		p.t.touch()
 	}
-	p.count.Add(int64(n))
-	p.t.touch()
 	return true
 }
 
@@ -174,16 +179,20 @@ func (p *splicePump) fill(fd uintptr) bool {
 	}
 }
 
-// drain splices the pipe's bytes into dst; returning false waits until dst is writable.
+// drain splices the pipe's bytes into dst. When dst is full it returns true if it moved some
+// bytes (the caller refreshes its deadline and calls again) and false if it moved none, which
+// waits until dst is writable.
 func (p *splicePump) drain(fd uintptr) bool {
+	moved := false
 	for p.inBuf > 0 {
 		n, err := unix.Splice(p.pipe.r, nil, int(fd), nil, p.inBuf, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 		switch err {
 		case nil:
 			p.inBuf -= int(n)
+			moved = true
 		case unix.EINTR:
 		case unix.EAGAIN:
-			return false
+			return moved
 		default:
 			p.err = err
 			return true
@@ -256,16 +265,23 @@ func (p *splicePump) finish() {
 func (p *splicePump) moveBurst() bool {
 	pp, err := getPipe()
 	if err != nil {
-		p.t.srv.Log.Error().Err(err).Msg("tunnel: no pipe for splice")
-		p.t.abort(endRelayFailed)
-		return false
+		// Out of descriptors: keep the tunnel and move this burst through the 16 KiB buffer
+		// instead (run reads again at once, the socket still holds the rest).
+		p.t.srv.Log.Debug().Err(err).Msg("tunnel: no pipe for splice; copying instead")
+		return true
 	}
 	p.pipe = pp
 	defer func() { p.pipe = nil }()
+	// fill never waits, so the read deadline run set (the park delay) must not cut a long
+	// burst short: clear it; run sets it again when the burst ends.
+	p.src.SetReadDeadline(time.Time{})
 	for {
 		p.err = nil
 		if err := p.srcRaw.Read(p.fillFn); err != nil {
 			putPipe(pp) // the pipe is empty: fill did not run
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return true // a half-close poke: run looks at the clock
+			}
 			p.t.abort(endReset)
 			return false
 		}
@@ -283,15 +299,19 @@ func (p *splicePump) moveBurst() bool {
 			p.t.halfClosed(p.dst)
 			return false
 		}
-		n := p.inBuf
-		p.dst.SetWriteDeadline(p.t.writeDeadline())
-		err := p.dstRaw.Write(p.drainFn)
-		if err != nil || p.err != nil {
-			pp.discard() // may still hold bytes
-			p.writeFailed(err)
-			return false
+		// Drain the pipe, refreshing the write deadline and the activity clock whenever the
+		// peer takes some: a slow reader that makes progress is not idle.
+		for p.inBuf > 0 {
+			before := p.inBuf
+			p.dst.SetWriteDeadline(p.t.writeDeadline())
+			err := p.dstRaw.Write(p.drainFn)
+			if err != nil || p.err != nil {
+				pp.discard() // may still hold bytes
+				p.writeFailed(err)
+				return false
+			}
+			p.count.Add(int64(before - p.inBuf))
+			p.t.touch()
 		}
-		p.count.Add(int64(n))
-		p.t.touch()
 	}
 }

@@ -40,10 +40,11 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	tunnels   map[*tunnel]struct{}
+	cut       bool         // Shutdown's grace ended: no more tunnels
 	pending   atomic.Int64 // connections in their set-up phase (before splice or refusal)
 	closing   atomic.Bool
 	plainOnce sync.Once
-	plain     *plainServer
+	plain     atomic.Pointer[plainServer]
 	parkOnce  sync.Once
 	park      atomic.Pointer[parker] // idle pumps without goroutines; nil until the first park
 	parkAfter time.Duration          // tests: park sooner than parkAfter
@@ -121,9 +122,13 @@ func (s *Server) untrack(ln net.Listener) {
 	s.mu.Unlock()
 }
 
+// addTunnel registers a tunnel; it refuses once Shutdown's grace has ended.
 func (s *Server) addTunnel(t *tunnel) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.cut {
+		return false
+	}
 	if s.tunnels == nil {
 		s.tunnels = make(map[*tunnel]struct{})
 	}
@@ -155,8 +160,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.mu.Unlock()
-	if s.plain != nil {
-		s.plain.close()
+	if p := s.plain.Load(); p != nil {
+		p.close()
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -171,6 +176,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			// Abort outside the lock: an abort may end a tunnel at once, which takes the lock.
 			s.mu.Lock()
+			s.cut = true
 			open := make([]*tunnel, 0, len(s.tunnels))
 			for t := range s.tunnels {
 				open = append(open, t)

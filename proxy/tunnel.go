@@ -49,10 +49,17 @@ func newTunnel(srv *Server, client, origin net.Conn, rule *allowlist.Rule, to Ti
 	return t
 }
 
-// start registers the tunnel and starts its two pumps.
-func (t *tunnel) start() {
-	t.srv.addTunnel(t)
-	startPumps(t)
+// start registers the tunnel and starts its two pumps. It reports false, having closed both
+// connections, when the server is past its shutdown grace and takes no more tunnels.
+func (t *tunnel) start() bool {
+	run := newPumps(t)
+	if !t.srv.addTunnel(t) {
+		t.client.Close()
+		t.origin.Close()
+		return false
+	}
+	run()
+	return true
 }
 
 func (t *tunnel) touch() { t.lastActive.Store(time.Now().UnixNano()) }
@@ -75,11 +82,10 @@ func (t *tunnel) readDeadline() time.Time {
 	return time.Unix(0, dl)
 }
 
-// writeDeadline bounds how long a pump waits for a peer that does not read.
+// writeDeadline bounds how long a pump waits for a peer that takes no bytes at all. Persistent
+// tunnels get it too: a push connection may be silent for hours, but a peer that stops reading
+// would otherwise hold a pipe or a buffer for ever (keepalive does not probe while data waits).
 func (t *tunnel) writeDeadline() time.Time {
-	if t.persistent {
-		return time.Time{}
-	}
 	return time.Now().Add(t.idle)
 }
 

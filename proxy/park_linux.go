@@ -10,7 +10,7 @@ import (
 
 // parkAfter is how long a direction must be silent before its pump gives up its goroutine and
 // parks. Shorter costs more wake-ups for slow chatty tunnels; longer keeps more goroutines.
-const parkAfter = 2 * time.Second
+const parkAfter = 250 * time.Millisecond
 
 // parkDelay is parkAfter, or the server's override (tests).
 func (s *Server) parkDelay() time.Duration {

@@ -14,9 +14,11 @@ import (
 // dead peers of persistent tunnels, which have no idle time-out, within about two minutes.
 var KeepAlive = net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4}
 
-// Listen opens a proxy listener whose connections get KeepAlive as they are accepted.
+// Listen opens a proxy listener whose connections have KeepAlive. The options are set once, on
+// the listening socket, which Linux copies to every accepted socket; Go's own per-accept
+// keepalive calls (four setsockopts per connection) are turned off.
 func Listen(ctx context.Context, network, addr string) (net.Listener, error) {
-	lc := net.ListenConfig{KeepAliveConfig: KeepAlive}
+	lc := net.ListenConfig{KeepAlive: -1, Control: setKeepAlive}
 	return lc.Listen(ctx, network, addr)
 }
 

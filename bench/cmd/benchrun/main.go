@@ -1,0 +1,484 @@
+// Command benchrun is mdmproxy's end-to-end benchmark: `make bench` runs it. It starts an origin
+// process, mdmproxy, Squid (peek-and-splice) and HAProxy (TCP forwarding, a reference) on loopback,
+// measures each against a direct connection, runs the Go micro-benchmarks, prints a markdown
+// table and writes docs/benchmarks.md.
+//
+//	benchrun [flags]          the benchmark (see -h)
+//	benchrun -soak [flags]    idle tunnels through mdmproxy for -soak-duration, sampled
+//	benchrun origin CERT KEY  the origin process (started by benchrun itself)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mdmproxy/mdmproxy/bench"
+)
+
+type options struct {
+	mdmproxy, squid, haproxy, goBin, repo, out, work string
+	keep, micro                                      bool
+	rounds, idleRounds, bulkRounds                   int
+	bulkMiB                                          int
+	bulkTunnels                                      int
+	setupDur                                         time.Duration
+	setupConc                                        int
+	idleN                                            int
+	idleHold                                         time.Duration
+	only                                             string
+
+	soak                  bool
+	soakDur, soakInterval time.Duration
+	soakOut               string
+	soakFDSlack           int
+	soakDoc               string
+	soakPing              bool
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "origin" {
+		os.Exit(runOrigin(os.Args[2:]))
+	}
+	var o options
+	flag.StringVar(&o.mdmproxy, "mdmproxy", "bin/mdmproxy", "the mdmproxy binary")
+	flag.StringVar(&o.squid, "squid", "squid", "the squid binary (built with OpenSSL: Debian's squid-openssl); empty: no Squid")
+	flag.StringVar(&o.haproxy, "haproxy", "haproxy", "the haproxy binary; empty: no HAProxy")
+	flag.StringVar(&o.goBin, "go", "go", "the go command, for the micro-benchmarks and the version")
+	flag.StringVar(&o.repo, "repo", ".", "the repository's root")
+	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "the report to write (relative to -repo); empty: print only")
+	flag.StringVar(&o.work, "work", "", "work directory for configurations and logs (default: a new temporary one)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.BoolVar(&o.micro, "micro", true, "run the Go micro-benchmarks")
+	flag.IntVar(&o.rounds, "rounds", 5, "interleaved rounds of the set-up test")
+	flag.IntVar(&o.idleRounds, "idle-rounds", 3, "rounds of the idle test (0: -rounds)")
+	flag.IntVar(&o.bulkRounds, "bulk-rounds", 5, "rounds of the bulk tests (short runs: more rounds; 0: -rounds)")
+	flag.IntVar(&o.bulkMiB, "bulk-mib", 256, "MiB per bulk run (through one tunnel; split across tunnels for -bulk-tunnels)")
+	flag.IntVar(&o.bulkTunnels, "bulk-tunnels", 8, "tunnels of the parallel bulk test")
+	flag.DurationVar(&o.setupDur, "setup-duration", 5*time.Second, "length of one set-up rate run")
+	flag.IntVar(&o.setupConc, "setup-concurrency", 16, "concurrent clients of the set-up rate test")
+	flag.IntVar(&o.idleN, "idle-n", 8000, "idle TLS tunnels to hold")
+	flag.DurationVar(&o.idleHold, "idle-hold", 10*time.Second, "how long the idle tunnels are held")
+	flag.StringVar(&o.only, "only", "bulk,setup,idle", "which end-to-end tests to run")
+	flag.BoolVar(&o.soak, "soak", false, "run the soak instead: -idle-n tunnels through mdmproxy for -soak-duration")
+	flag.DurationVar(&o.soakDur, "soak-duration", 10*time.Minute, "soak length")
+	flag.DurationVar(&o.soakInterval, "soak-interval", 30*time.Second, "soak sampling interval")
+	flag.BoolVar(&o.soakPing, "soak-ping", true, "a round trip on every tunnel after each sample (checks they are alive)")
+	flag.StringVar(&o.soakOut, "soak-out", "", "also write the soak's report to this file")
+	flag.StringVar(&o.soakDoc, "soak-doc", "docs/benchmarks.md", "put the soak's report in this file's soak section (relative to -repo; `make bench` keeps it); empty: do not")
+	flag.IntVar(&o.soakFDSlack, "soak-fd-slack", 8, "descriptors the second half may add (a pool of splice pipes filling up)")
+	flag.Parse()
+
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	err := run(ctx, &o)
+	bench.StopAll()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchrun:", err)
+		os.Exit(1)
+	}
+}
+
+// raiseNoFile raises the soft descriptor limit to the hard one. Calling setrlimit explicitly
+// also makes the children (mdmproxy, squid, haproxy, the origin) inherit the raised limit.
+func raiseNoFile() (syscall.Rlimit, error) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return rl, err
+	}
+	rl.Cur = rl.Max
+	err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	return rl, err
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func lookBin(name string) string {
+	if name == "" {
+		return ""
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+func run(ctx context.Context, o *options) error {
+	began := time.Now()
+	rl, err := raiseNoFile()
+	if err != nil {
+		return fmt.Errorf("raising RLIMIT_NOFILE: %w", err)
+	}
+	need := uint64(2*o.idleN + 200)
+	if rl.Cur < need {
+		return fmt.Errorf("%d idle tunnels need about %d descriptors per process (the proxy holds two per tunnel) but the hard limit is %d: lower -idle-n or raise ulimit -Hn", o.idleN, need, rl.Cur)
+	}
+	if o.mdmproxy, err = filepath.Abs(o.mdmproxy); err != nil {
+		return err
+	}
+	if _, err := os.Stat(o.mdmproxy); err != nil {
+		return fmt.Errorf("%s: %w (make build)", o.mdmproxy, err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	work := o.work
+	if work == "" {
+		if work, err = os.MkdirTemp("", "mdmproxy-bench-"); err != nil {
+			return err
+		}
+		if !o.keep {
+			defer os.RemoveAll(work)
+		}
+	} else if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	logf("work directory %s, RLIMIT_NOFILE %d", work, rl.Cur)
+
+	pki, err := bench.NewPKI(work)
+	if err != nil {
+		return err
+	}
+	sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+	origin, ep, err := bench.StartOrigin(sctx, self, work, pki)
+	scancel()
+	if err != nil {
+		return err
+	}
+	defer origin.Stop(3 * time.Second)
+	logf("origins: plain %s, TLS %s", ep.PlainAddr, ep.TLSAddr)
+
+	if o.soak {
+		return soak(ctx, o, work, ep)
+	}
+	return benchmark(ctx, o, work, ep, began)
+}
+
+// proxies holds the running servers; a nil one is not running.
+type proxies struct {
+	mdm, squid, haproxy *bench.Server
+}
+
+func (p *proxies) stop() {
+	p.mdm.Stop()
+	p.squid.Stop()
+	p.haproxy.Stop()
+	*p = proxies{}
+}
+
+func startProxy(ctx context.Context, o *options, name, work string, ep *bench.Endpoints, maxFDs int) (*bench.Server, error) {
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	switch name {
+	case "mdmproxy":
+		return bench.StartMdmproxy(sctx, o.mdmproxy, work, ep)
+	case "squid":
+		return bench.StartSquid(sctx, o.squid, work, ep, maxFDs)
+	case "haproxy":
+		return bench.StartHAProxy(sctx, o.haproxy, work, ep, maxFDs)
+	}
+	return nil, fmt.Errorf("unknown proxy %q", name)
+}
+
+// targets builds the targets; each proxy's address and pid are read through p, so a restarted
+// proxy is picked up.
+func targets(names []string, p *proxies, ep *bench.Endpoints) map[string]*bench.Target {
+	ts := map[string]*bench.Target{"direct": bench.Direct(ep)}
+	pidOf := func(s **bench.Server) func() int {
+		return func() int {
+			if *s == nil {
+				return 0
+			}
+			return (*s).Proc.PID()
+		}
+	}
+	for _, n := range names {
+		switch n {
+		case "mdmproxy":
+			ts[n] = bench.ConnectProxy(n, "mdmproxy", func() string { return p.mdm.Addr }, ep, pidOf(&p.mdm))
+		case "squid":
+			ts[n] = bench.ConnectProxy(n, "Squid peek+splice", func() string { return p.squid.Addr }, ep, pidOf(&p.squid))
+		case "haproxy":
+			ts[n] = bench.Forwarder(n, "HAProxy tcp+splice (reference)", func() string { return p.haproxy.PlainAddr },
+				func() string { return p.haproxy.TLSAddr }, pidOf(&p.haproxy))
+		}
+	}
+	return ts
+}
+
+// rotate is names in the order of round r: each round starts one further along.
+func rotate(names []string, r int) []string {
+	n := len(names)
+	out := make([]string, n)
+	for i := range names {
+		out[i] = names[(i+r)%n]
+	}
+	return out
+}
+
+func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints, began time.Time) error {
+	squidBin, haproxyBin := lookBin(o.squid), lookBin(o.haproxy)
+	goBin := lookBin(o.goBin)
+	rep := &bench.Report{
+		Params: bench.Params{Rounds: o.rounds, IdleRounds: o.idleRounds, BulkRounds: o.bulkRounds, BulkBytes: int64(o.bulkMiB) << 20, BulkTunnels: o.bulkTunnels,
+			SetupDuration: o.setupDur, SetupConcurrency: o.setupConc, IdleN: o.idleN, IdleHold: o.idleHold},
+		Results: &bench.Results{},
+	}
+	if rep.Params.IdleRounds <= 0 {
+		rep.Params.IdleRounds = o.rounds
+	}
+	if rep.Params.BulkRounds <= 0 {
+		rep.Params.BulkRounds = o.rounds
+	}
+	rep.Machine = bench.DescribeMachine(goBin, o.mdmproxy, squidBin, haproxyBin)
+	if squidBin != "" && !squidHasSSL(squidBin) {
+		rep.Notes = append(rep.Notes, squidBin+" was built without OpenSSL (install squid-openssl): no Squid row.")
+		squidBin = ""
+	}
+	if squidBin == "" && o.squid != "" {
+		rep.Notes = append(rep.Notes, "Squid not found (bench/install.sh installs squid-openssl): no Squid column.")
+	}
+	if haproxyBin == "" && o.haproxy != "" {
+		rep.Notes = append(rep.Notes, "HAProxy not found: no HAProxy column.")
+	}
+	o.squid, o.haproxy = squidBin, haproxyBin
+	proxyNames := []string{"mdmproxy"}
+	if squidBin != "" {
+		proxyNames = append(proxyNames, "squid")
+	}
+	if haproxyBin != "" {
+		proxyNames = append(proxyNames, "haproxy")
+	}
+	all := append([]string{"direct"}, proxyNames...)
+	rep.Targets = append(rep.Targets, bench.TargetInfo{Name: "direct", Label: "direct"})
+	var p proxies
+	defer p.stop()
+	ts := targets(proxyNames, &p, ep)
+	for _, n := range proxyNames {
+		rep.Targets = append(rep.Targets, bench.TargetInfo{Name: n, Label: ts[n].Label})
+	}
+	want := map[string]bool{}
+	for _, w := range strings.Split(o.only, ",") {
+		want[strings.TrimSpace(w)] = true
+	}
+
+	var rl syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+	maxFDs := int(rl.Cur)
+
+	if o.micro && goBin != "" {
+		logf("Go micro-benchmarks (about 20 s)")
+		rep.Micro = bench.RunMicro(ctx, goBin, o.repo)
+		if rep.Micro.Err != nil {
+			logf("micro-benchmarks failed: %v", rep.Micro.Err)
+		}
+	}
+
+	res := rep.Results
+	if want["bulk"] || want["setup"] {
+		for _, n := range proxyNames {
+			s, err := startProxy(ctx, o, n, work, ep, maxFDs)
+			if err != nil {
+				return err
+			}
+			switch n {
+			case "mdmproxy":
+				p.mdm = s
+			case "squid":
+				p.squid = s
+			case "haproxy":
+				p.haproxy = s
+			}
+			logf("%s running, pid %d", n, s.Proc.PID())
+		}
+		// Warm-up, not recorded: every path once, so that no round pays for first use.
+		for _, n := range all {
+			bench.Setup(ctx, ts[n], ep, o.setupConc, 500*time.Millisecond)
+			for _, k := range []bench.Kind{bench.Plain, bench.TLS} {
+				if _, err := bench.Bulk(ctx, ts[n], ep, k, 1, 16<<20); err != nil {
+					res.Errorf("warm-up %s %s: %v", n, k, err)
+				}
+			}
+		}
+	}
+
+	if want["bulk"] {
+		perOne := int64(o.bulkMiB) << 20
+		perN := perOne / int64(max(o.bulkTunnels, 1))
+		type bulkCase struct {
+			metric  string
+			k       bench.Kind
+			tunnels int
+			bytes   int64
+		}
+		cases := []bulkCase{
+			{bench.MBulk1Plain, bench.Plain, 1, perOne},
+			{bench.MBulk1TLS, bench.TLS, 1, perOne},
+			{bench.MBulkNPlain, bench.Plain, o.bulkTunnels, perN},
+			{bench.MBulkNTLS, bench.TLS, o.bulkTunnels, perN},
+		}
+		for r := range rep.Params.BulkRounds {
+			for _, c := range cases {
+				var line []string
+				for _, n := range rotate(all, r) {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					br, err := bench.Bulk(ctx, ts[n], ep, c.k, c.tunnels, c.bytes)
+					if err != nil {
+						res.Errorf("%s round %d %s: %v", c.metric, r+1, n, err)
+						continue
+					}
+					res.Add(c.metric, n, br.MBps())
+					if n != "direct" {
+						res.Add(bench.CPUMetric(c.metric), n, br.CPUPerGB())
+					}
+					line = append(line, fmt.Sprintf("%s %.0f (cpu %.0f ms/GB)", n, br.MBps(), br.CPUPerGB()))
+				}
+				logf("round %d %-12s MB/s: %s", r+1, c.metric, strings.Join(line, ", "))
+			}
+		}
+	}
+
+	if want["setup"] {
+		for r := range o.rounds {
+			var line []string
+			for _, n := range rotate(all, r) {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				sr := bench.Setup(ctx, ts[n], ep, o.setupConc, o.setupDur)
+				if sr.Errors > 0 {
+					res.Errorf("setup round %d %s: %d errors, first: %v", r+1, n, sr.Errors, sr.FirstErr)
+				}
+				if sr.Done == 0 {
+					continue
+				}
+				res.Add(bench.MSetupRate, n, sr.Rate())
+				res.Add(bench.MSetupP50, n, ms(sr.P50))
+				res.Add(bench.MSetupP99, n, ms(sr.P99))
+				if n != "direct" {
+					res.Add(bench.MCPUSetup, n, sr.CPUPerTunnel())
+				}
+				line = append(line, fmt.Sprintf("%s %.0f/s p50 %.2f p99 %.2f ms cpu %.0f µs", n, sr.Rate(), ms(sr.P50), ms(sr.P99), sr.CPUPerTunnel()))
+			}
+			logf("round %d set-up: %s", r+1, strings.Join(line, ", "))
+		}
+	}
+	p.stop()
+
+	if want["idle"] {
+		for r := range rep.Params.IdleRounds {
+			for _, n := range rotate(proxyNames, r) {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				// A fresh process each round: its baseline is a proxy that carried nothing yet.
+				s, err := startProxy(ctx, o, n, work, ep, maxFDs)
+				if err != nil {
+					res.Errorf("idle round %d %s: %v", r+1, n, err)
+					continue
+				}
+				switch n {
+				case "mdmproxy":
+					p.mdm = s
+				case "squid":
+					p.squid = s
+				case "haproxy":
+					p.haproxy = s
+				}
+				time.Sleep(300 * time.Millisecond)
+				ir := bench.Idle(ctx, ts[n], ep, o.idleN, o.idleHold)
+				p.stop()
+				if ir.OpenErr != nil {
+					res.Errorf("idle round %d %s: held %d of %d: %v", r+1, n, ir.Opened, ir.Want, ir.OpenErr)
+				}
+				if ir.CheckErr != nil {
+					res.Errorf("idle round %d %s: %d of %d alive after the hold: %v", r+1, n, ir.Alive, ir.Opened, ir.CheckErr)
+				}
+				res.Add(bench.MIdleOpened, n, float64(ir.Opened))
+				res.Add(bench.MIdleAlive, n, float64(ir.Alive))
+				res.Add(bench.MIdleOpenS, n, ir.OpenTime.Seconds())
+				if ir.Opened > 0 {
+					res.Add(bench.MIdleFDs, n, ir.FDsPerTunnel())
+					res.Add(bench.MIdleKiB, n, ir.KiBPerTunnel())
+					res.Add(bench.MIdleKiBW, n, ir.KiBPerTunnelWoken())
+				}
+				logf("round %d idle %s: held %d/%d in %.1fs, alive %d; fds %d -> %d -> %d (%.2f/tunnel); RSS %d -> %d -> %d KiB (%.2f KiB/tunnel), %d KiB after the round trips (%.2f KiB/tunnel)",
+					r+1, n, ir.Opened, ir.Want, ir.OpenTime.Seconds(), ir.Alive,
+					ir.Before.FDs, ir.Opened0.FDs, ir.After.FDs, ir.FDsPerTunnel(),
+					ir.Before.RSSKiB, ir.Opened0.RSSKiB, ir.After.RSSKiB, ir.KiBPerTunnel(), ir.Woken.RSSKiB, ir.KiBPerTunnelWoken())
+			}
+		}
+	}
+
+	rep.Runtime = time.Since(began)
+	rep.Machine.LoadEnd = bench.LoadAvg()
+	if o.out != "" {
+		path := o.out
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(o.repo, path)
+		}
+		if old, err := os.ReadFile(path); err == nil {
+			rep.Preserve = bench.ExtractDesignSection(string(old))
+			rep.Soak = bench.ExtractSection(string(old), bench.SoakSection)
+		}
+		doc := rep.Markdown()
+		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+			return err
+		}
+		logf("wrote %s", path)
+	}
+	fmt.Println(rep.Table())
+	fmt.Println(rep.ChecksTable())
+	if len(res.Errors) > 0 {
+		fmt.Println("Errors:")
+		for _, e := range res.Errors {
+			fmt.Println("- " + e)
+		}
+	}
+	fmt.Printf("Runtime: %s\n", rep.Runtime.Round(time.Second))
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+func squidHasSSL(bin string) bool {
+	out, _ := exec.Command(bin, "-v").CombinedOutput()
+	return strings.Contains(string(out), "--with-openssl")
+}
+
+// runOrigin is the origin process: it prints its two addresses and serves until killed.
+func runOrigin(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: benchrun origin CERT KEY")
+		return 2
+	}
+	cert, err := bench.LoadServerCert(args[0], args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	o, err := bench.NewOrigin(cert)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("plain %s\ntls %s\n", o.Plain.Addr(), o.TLS.Addr())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() { <-sigs; o.Close() }()
+	o.Serve()
+	return 0
+}

@@ -20,7 +20,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -39,7 +38,7 @@ func main() {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "origin":
-			os.Exit(runOrigin(os.Args[2:]))
+			os.Exit(bench.RunOrigin(os.Args[2:]))
 		case "load":
 			os.Exit(runLoad(os.Args[2:]))
 		}
@@ -284,24 +283,5 @@ func runLoad(args []string) int {
 		fmt.Printf("alive %d\n", alive)
 		set.Close()
 	}
-	return 0
-}
-
-func runOrigin(args []string) int {
-	cert, err := bench.LoadServerCert(args[0], args[1])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	o, err := bench.NewOrigin(cert)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Printf("plain %s\ntls %s\n", o.Plain.Addr(), o.TLS.Addr())
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	go func() { <-sigs; o.Close() }()
-	o.Serve()
 	return 0
 }

@@ -45,7 +45,7 @@ type options struct {
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "origin" {
-		os.Exit(runOrigin(os.Args[2:]))
+		os.Exit(bench.RunOrigin(os.Args[2:]))
 	}
 	var o options
 	flag.StringVar(&o.mdmproxy, "mdmproxy", "bin/mdmproxy", "the mdmproxy binary")
@@ -457,28 +457,4 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 func squidHasSSL(bin string) bool {
 	out, _ := exec.Command(bin, "-v").CombinedOutput()
 	return strings.Contains(string(out), "--with-openssl")
-}
-
-// runOrigin is the origin process: it prints its two addresses and serves until killed.
-func runOrigin(args []string) int {
-	if len(args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchrun origin CERT KEY")
-		return 2
-	}
-	cert, err := bench.LoadServerCert(args[0], args[1])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	o, err := bench.NewOrigin(cert)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Printf("plain %s\ntls %s\n", o.Plain.Addr(), o.TLS.Addr())
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	go func() { <-sigs; o.Close() }()
-	o.Serve()
-	return 0
 }

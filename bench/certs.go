@@ -2,16 +2,14 @@ package bench
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/mdmproxy/mdmproxy/internal/testpki"
 )
 
 // Names the origins are reached by, through the proxies' static host tables.
@@ -30,61 +28,25 @@ type PKI struct {
 
 // NewPKI generates the CA and leaf (ECDSA P-256, as most servers now use) into dir.
 func NewPKI(dir string) (*PKI, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "mdmproxy bench CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(7 * 24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: TLSName},
-		DNSNames:     []string{TLSName, PlainName},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(7 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
+	gen, err := testpki.New("mdmproxy bench CA", 7*24*time.Hour, []string{TLSName, PlainName}, nil)
 	if err != nil {
 		return nil, err
 	}
 	p := &PKI{
 		CAPath: filepath.Join(dir, "ca.pem"), CAKeyPath: filepath.Join(dir, "ca-key.pem"),
 		CertPath: filepath.Join(dir, "origin.pem"), KeyPath: filepath.Join(dir, "origin-key.pem"),
-		Pool: x509.NewCertPool(),
+		Pool: gen.Pool,
 	}
-	p.Pool.AddCert(ca)
-	if err := writePEM(p.CAPath, "CERTIFICATE", caDER); err != nil {
+	if err := writePEM(p.CAPath, "CERTIFICATE", gen.CADER); err != nil {
 		return nil, err
 	}
-	if err := writeKey(p.CAKeyPath, caKey); err != nil {
+	if err := writeKey(p.CAKeyPath, gen.CAKey); err != nil {
 		return nil, err
 	}
-	if err := writePEM(p.CertPath, "CERTIFICATE", leafDER); err != nil {
+	if err := writePEM(p.CertPath, "CERTIFICATE", gen.LeafDER); err != nil {
 		return nil, err
 	}
-	if err := writeKey(p.KeyPath, key); err != nil {
+	if err := writeKey(p.KeyPath, gen.LeafKey); err != nil {
 		return nil, err
 	}
 	p.Leaf, err = tls.LoadX509KeyPair(p.CertPath, p.KeyPath)

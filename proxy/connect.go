@@ -27,8 +27,9 @@ func (ss *session) connect(req *http.Request) {
 	ev := ss.event(events.ActionDeny)
 	q := allowlist.Query{Client: ss.client.Addr()}
 
-	if !pol.ClientAllowed(q.Client) {
-		d := allowlist.Decision{Action: allowlist.Deny, Reason: allowlist.ReasonClientNotAllowed}
+	// The client is checked first, before the target is even parsed: a query with only the
+	// client gets ReasonClientNotAllowed from the decision function when it is refused.
+	if d := pol.Decide(q); d.Reason == allowlist.ReasonClientNotAllowed {
 		ss.refuse(ev, http.StatusForbidden, d.Reason.String(), d.Explain(q))
 		return
 	}

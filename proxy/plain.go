@@ -90,9 +90,9 @@ func (s *Server) plainRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Req
 		SourceIP: client, SourcePort: ap.Port(), URL: r.URL.String(), Method: r.Method, DestDomain: r.URL.Hostname()}
 	msg := "plain-HTTP proxying is not supported; use CONNECT"
 	ev.Reason = reasonPlainHTTP
-	if !set.Policy.ClientAllowed(client) {
-		ev.Reason = allowlist.ReasonClientNotAllowed.String()
-		msg = "client " + client.String() + " is not in clients"
+	q := allowlist.Query{Client: client}
+	if d := set.Policy.Decide(q); d.Reason == allowlist.ReasonClientNotAllowed {
+		ev.Reason, msg = d.Reason.String(), d.Explain(q)
 	}
 	s.metrics.Denied.Add(1)
 	s.emit(ev)

@@ -47,7 +47,7 @@ func (r *reloader) reload(trigger string) bool {
 		return false
 	}
 	if !sameOutputs(cfg, r.current) {
-		l, err := events.New(eventsConfig(cfg))
+		l, err := events.New(eventsConfigLogged(cfg, r.log))
 		if err != nil {
 			r.log.Error().Str("trigger", trigger).Err(err).Msg("reload rejected: cannot open the event outputs")
 			return false

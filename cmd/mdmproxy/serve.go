@@ -61,7 +61,7 @@ func serve(args []string, stderr io.Writer) int {
 		oplog.Error().Err(err).Msg("invalid policy")
 		return exitInvalid
 	}
-	evlog, err := events.New(eventsConfig(cfg))
+	evlog, err := events.New(eventsConfigLogged(cfg, oplog))
 	if err != nil {
 		oplog.Error().Err(err).Msg("cannot open the event outputs")
 		return exitFailure

@@ -2,11 +2,14 @@ package main
 
 import (
 	"errors"
+
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"strings"
+
+	"github.com/rs/zerolog"
 
 	"github.com/mdmproxy/mdmproxy/allowlist"
 	"github.com/mdmproxy/mdmproxy/config"
@@ -47,6 +50,16 @@ func settingsFrom(cfg *config.Config) (*proxy.Settings, error) {
 		Timeouts: proxy.Timeouts{Header: t.Header, Hello: t.Hello, Connect: t.Connect, Idle: t.Idle, HalfClose: t.HalfClose},
 		Limits:   proxy.Limits{MaxHeaderBytes: cfg.Limits.MaxHeaderBytes, MaxHelloBytes: cfg.Limits.MaxHelloBytes},
 	}, nil
+}
+
+// eventsConfigLogged is eventsConfig whose outputs report, on the operational log, each time
+// they start failing (the events themselves are counted as dropped).
+func eventsConfigLogged(cfg *config.Config, oplog zerolog.Logger) events.Config {
+	ec := eventsConfig(cfg)
+	ec.OnError = func(output string, err error) {
+		oplog.Error().Str("output", output).Err(err).Msg("event output failing; events are dropped and counted")
+	}
+	return ec
 }
 
 // eventsConfig is the event stream's part of the configuration.

@@ -59,7 +59,7 @@ func (s *Server) serveConn(c net.Conn) {
 	// which must see the request from its first byte.
 	head, err := ss.br.Peek(len("CONNECT "))
 	if err != nil {
-		ss.refuseHead(err, nil)
+		ss.refuseHead(err)
 		return
 	}
 	if string(head) != "CONNECT " {
@@ -67,19 +67,19 @@ func (s *Server) serveConn(c net.Conn) {
 		// events as a CONNECT's, before the HTTP server parses it again from the copy.
 		head, err := ss.readPlainHead()
 		if err != nil {
-			ss.refuseHead(err, nil)
+			ss.refuseHead(err)
 			return
 		}
 		c.SetReadDeadline(time.Time{})
 		ss.lr.N = 1<<63 - 1 // the body is the HTTP server's to bound
 		ss.setupDone()
-		s.plainServer().serve(&bufferedConn{Conn: c, r: io.MultiReader(bytes.NewReader(head), ss.br)}, ss.set)
+		s.plainServer().serve(&bufferedConn{Conn: c, r: io.MultiReader(bytes.NewReader(head), ss.br)})
 		ss.br = nil // read through the bufferedConn now
 		return
 	}
 	req, err := http.ReadRequest(ss.br)
 	if err != nil {
-		ss.refuseHead(err, nil)
+		ss.refuseHead(err)
 		return
 	}
 	ss.connect(req)
@@ -133,7 +133,7 @@ func validRequestLine(line []byte) bool {
 }
 
 // refuseHead answers a request head that could not be read.
-func (ss *session) refuseHead(err error, req *http.Request) {
+func (ss *session) refuseHead(err error) {
 	reason, status := reasonBadRequest, http.StatusBadRequest
 	switch {
 	case ss.lr.N <= 0:

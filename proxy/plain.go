@@ -54,7 +54,7 @@ func (s *Server) plainServer() *plainServer {
 }
 
 // serve hands a connection to the HTTP server.
-func (p *plainServer) serve(c net.Conn, _ *Settings) {
+func (p *plainServer) serve(c net.Conn) {
 	select {
 	case p.conns <- c:
 	case <-p.done:

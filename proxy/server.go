@@ -58,9 +58,6 @@ func (s *Server) Update(set *Settings) {
 	s.settings.Store(&cp)
 }
 
-// Settings returns the current snapshot, or nil before the first Update.
-func (s *Server) Settings() *Settings { return s.settings.Load() }
-
 // Metrics returns the server's counters.
 func (s *Server) Metrics() *Metrics { return &s.metrics }
 

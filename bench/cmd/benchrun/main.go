@@ -170,6 +170,18 @@ type proxies struct {
 	mdm, squid, haproxy *bench.Server
 }
 
+// set records the server started for the proxy named n.
+func (p *proxies) set(n string, s *bench.Server) {
+	switch n {
+	case "mdmproxy":
+		p.mdm = s
+	case "squid":
+		p.squid = s
+	case "haproxy":
+		p.haproxy = s
+	}
+}
+
 func (p *proxies) stop() {
 	p.mdm.Stop()
 	p.squid.Stop()
@@ -292,14 +304,7 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 			if err != nil {
 				return err
 			}
-			switch n {
-			case "mdmproxy":
-				p.mdm = s
-			case "squid":
-				p.squid = s
-			case "haproxy":
-				p.haproxy = s
-			}
+			p.set(n, s)
 			logf("%s running, pid %d", n, s.Proc.PID())
 		}
 		// Warm-up, not recorded: every path once, so that no round pays for first use.
@@ -390,14 +395,7 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 					res.Errorf("idle round %d %s: %v", r+1, n, err)
 					continue
 				}
-				switch n {
-				case "mdmproxy":
-					p.mdm = s
-				case "squid":
-					p.squid = s
-				case "haproxy":
-					p.haproxy = s
-				}
+				p.set(n, s)
 				time.Sleep(300 * time.Millisecond)
 				ir := bench.Idle(ctx, ts[n], ep, o.idleN, o.idleHold)
 				p.stop()

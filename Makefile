@@ -40,9 +40,10 @@ fuzz:
 
 # The benchmark suite (bench/, issue #3): installs squid-openssl and haproxy if missing, then
 # measures mdmproxy, Squid peek-and-splice and HAProxy against direct connections on loopback,
-# runs the Go micro-benchmarks of the decision path, the ClientHello reader and event encoding,
-# prints the table and writes docs/benchmarks.md. About 6 minutes on 2 cores. BENCHFLAGS passes
-# flags to bin/benchrun (bin/benchrun -h).
+# loads and reloads a 10,000-rule configuration under load, runs the Go micro-benchmarks of the
+# decision path, configuration loading, the ClientHello reader and event encoding, prints the
+# table and writes docs/benchmarks.md. About 6 minutes on 2 cores. BENCHFLAGS passes flags to
+# bin/benchrun (bin/benchrun -h).
 BENCHFLAGS ?=
 bench: build
 	bench/install.sh

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strconv"
 )
 
@@ -48,6 +49,12 @@ func (d Decision) RuleName() string {
 	return d.Rule.Name
 }
 
+// yieldRules is how many rules Compile compiles between two yields to the Go scheduler: about
+// half a millisecond of work. A goroutine otherwise keeps its processor for 10 ms or more, and
+// when a reload compiles a large policy, tunnel pumps woken meanwhile on that processor would
+// wait that long.
+const yieldRules = 256
+
 // Compile checks spec and builds a Policy. Domains are normalised; prefixes are canonicalised
 // (IPv4-mapped IPv6 prefixes become IPv4 prefixes).
 func Compile(spec Spec) (*Policy, error) {
@@ -68,6 +75,10 @@ func Compile(spec Spec) (*Policy, error) {
 		p.rules[i] = r
 	}
 	for i := range p.rules {
+		if i%yieldRules == yieldRules-1 {
+			// A reload compiles on a running proxy; see yieldRules.
+			runtime.Gosched()
+		}
 		r := &p.rules[i]
 		if len(r.Ports) == 0 {
 			errs = append(errs, fmt.Errorf("rule %q: no ports", r.Name))

@@ -261,7 +261,12 @@ func StartMdmproxy(ctx context.Context, bin, dir string, e *Endpoints) (*Server,
 	if err := os.WriteFile(cfg, []byte(MdmproxyConfig(e, filepath.Join(dir, "mdmproxy-events.json"))), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := StartProc("mdmproxy", filepath.Join(dir, "mdmproxy.log"), ChildEnv(), bin, "serve", "--config", cfg)
+	return startMdmproxy(ctx, bin, cfg, filepath.Join(dir, "mdmproxy.log"))
+}
+
+// startMdmproxy starts `mdmproxy serve --config cfg` with its output to logPath.
+func startMdmproxy(ctx context.Context, bin, cfg, logPath string) (*Server, error) {
+	p, err := StartProc("mdmproxy", logPath, ChildEnv(), bin, "serve", "--config", cfg)
 	if err != nil {
 		return nil, err
 	}

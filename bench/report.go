@@ -30,6 +30,20 @@ const (
 	MCPUBulkNPlain = "cpu-bulkN-plain"
 	MCPUBulkNTLS   = "cpu-bulkN-tls"
 	MCPUSetup      = "cpu-setup"
+
+	// A large configuration (Params.BigRules rules), mdmproxy only.
+	MBigLoad      = "big-load-s"    // `mdmproxy validate` wall time
+	MBigReload    = "big-reload-s"  // SIGHUP to "configuration reloaded"
+	MRTSteadyP50  = "rt-steady-p50" // round trips of open tunnels outside reloads (ms)
+	MRTSteadyP99  = "rt-steady-p99" //
+	MRTSteadyMax  = "rt-steady-max" //
+	MRTReloadP50  = "rt-reload-p50" // round trips that overlapped a reload (ms)
+	MRTReloadP99  = "rt-reload-p99" //
+	MRTReloadMax  = "rt-reload-max" //
+	MReloadGap    = "reload-gap"    // longest wait for an answer during a reload (ms)
+	MReloadRTs    = "reload-rts"    // round trips that overlapped a reload
+	MReloadFailed = "reload-failed" // round trips that failed
+	MReloadAlive  = "reload-alive"  // tunnels that answered after the reloads
 )
 
 // CPUMetric is the proxy-CPU metric that goes with a bulk metric.
@@ -89,6 +103,9 @@ type Params struct {
 	SetupConcurrency               int
 	IdleN                          int
 	IdleHold                       time.Duration
+	BigRules                       int           // rules in the large configuration
+	ReloadTunnels, Reloads         int           // open tunnels and reloads of the reload test
+	ReloadEvery                    time.Duration // each tunnel's round-trip interval during it
 }
 
 // TargetInfo names a column.
@@ -134,6 +151,8 @@ func (r *Report) rows() []rowSpec {
 		{id: MCPUBulkNPlain, label: fmt.Sprintf("Proxy CPU, bulk %d tunnels plain (ms per GB)", p.BulkTunnels), perTunnel: true, rawOnly: true},
 		{id: MCPUBulkNTLS, label: fmt.Sprintf("Proxy CPU, bulk %d tunnels TLS (ms per GB)", p.BulkTunnels), perTunnel: true, rawOnly: true},
 		{id: MCPUSetup, label: "Proxy CPU per tunnel set up (µs)", perTunnel: true},
+		{id: MBigLoad, label: fmt.Sprintf("`mdmproxy validate` of %s rules (s)", fmtNum(float64(p.BigRules), 0)), prec: 3, rawOnly: true},
+		{id: MBigReload, label: fmt.Sprintf("Reload of %s rules under load, SIGHUP to done (s)", fmtNum(float64(p.BigRules), 0)), prec: 3, rawOnly: true},
 	}
 }
 
@@ -253,6 +272,33 @@ func (r *Report) Table() string {
 	return b.String()
 }
 
+// BigConfigTable shows the large-configuration test: load time, and round trips of open
+// tunnels outside and during reloads. Empty when the test did not run.
+func (r *Report) BigConfigTable() string {
+	res := r.Results
+	if len(res.Values[MBigLoad]) == 0 && len(res.Values[MRTSteadyP50]) == 0 {
+		return ""
+	}
+	m := func(id string, prec int) string {
+		v, ok := res.Median(id, "mdmproxy")
+		return fmtOr(v, ok, prec)
+	}
+	var b strings.Builder
+	b.WriteString("| Measure | mdmproxy |\n|---|---:|\n")
+	fmt.Fprintf(&b, "| Load, check and compile it: `mdmproxy validate`, a fresh process (s, median of %d) | %s |\n", len(res.Values[MBigLoad]["mdmproxy"]), m(MBigLoad, 3))
+	fmt.Fprintf(&b, "| Reload it on the running proxy: SIGHUP to \"configuration reloaded\" (s, median of %d) | %s |\n", len(res.Values[MBigReload]["mdmproxy"]), m(MBigReload, 3))
+	fmt.Fprintf(&b, "| Round trip on the open tunnels outside reloads: p50 / p99 / max (ms) | %s / %s / %s |\n", m(MRTSteadyP50, 2), m(MRTSteadyP99, 2), m(MRTSteadyMax, 2))
+	fmt.Fprintf(&b, "| Round trip on the open tunnels during reloads: p50 / p99 / max (ms) | %s / %s / %s |\n", m(MRTReloadP50, 2), m(MRTReloadP99, 2), m(MRTReloadMax, 2))
+	fmt.Fprintf(&b, "| Longest any tunnel waited for an answer during a reload (ms; each asks every %s) | %s |\n", r.Params.ReloadEvery, m(MReloadGap, 1))
+	fmt.Fprintf(&b, "| Round trips during reloads / failed / tunnels alive after (of %d) | %s / %s / %s |\n", r.Params.ReloadTunnels, m(MReloadRTs, 0), m(MReloadFailed, 0), m(MReloadAlive, 0))
+	return b.String()
+}
+
+// reloadStall is the wait for an answer that counts as a stall in the reload test: long
+// enough that a reload blocking the tunnels (which takes hundreds of milliseconds for a large
+// configuration) shows, short against a push client's patience.
+const reloadStall = 100 * time.Millisecond
+
 // Check is one target of issue #3.
 type Check struct {
 	What, Want, Got string
@@ -334,6 +380,30 @@ func (r *Report) Checks() []Check {
 			got = fmt.Sprintf("%.1f ns (slowest: %s)", worst, strings.TrimPrefix(name, "BenchmarkDecide/"))
 		}
 		cs = append(cs, Check{What: "A decision (BenchmarkDecide, every case)", Want: "≤ 300 ns", Got: got, Status: status(name != "", worst <= 300)})
+	}
+	{
+		v, ok := r.Results.Median(MBigLoad, "mdmproxy")
+		got := "—"
+		if ok {
+			got = fmt.Sprintf("%.3f s (`mdmproxy validate`, median)", v)
+		}
+		cs = append(cs, Check{What: fmt.Sprintf("That configuration (%s rules) loads", fmtNum(float64(r.Params.BigRules), 0)), Want: "< 1 s", Got: got, Status: status(ok, v < 1)})
+	}
+	{
+		gap, ok1 := r.Results.Median(MReloadGap, "mdmproxy")
+		failed, ok2 := r.Results.Median(MReloadFailed, "mdmproxy")
+		alive, ok3 := r.Results.Median(MReloadAlive, "mdmproxy")
+		reload, _ := r.Results.Median(MBigReload, "mdmproxy")
+		p99, _ := r.Results.Median(MRTReloadP99, "mdmproxy")
+		steady, _ := r.Results.Median(MRTSteadyP99, "mdmproxy")
+		measured := ok1 && ok2 && ok3
+		got := "—"
+		if measured {
+			got = fmt.Sprintf("reloads of %.2f s; longest wait %.1f ms, round-trip p99 %.1f ms (%.1f ms outside reloads); %s failed; %s of %d alive",
+				reload, gap, p99, steady, fmtNum(failed, 0), fmtNum(alive, 0), r.Params.ReloadTunnels)
+		}
+		cs = append(cs, Check{What: "Its reload does not stall open tunnels", Want: fmt.Sprintf("every tunnel answers within %d ms throughout; none fails", reloadStall.Milliseconds()), Got: got,
+			Status: status(measured, gap <= float64(reloadStall.Milliseconds()) && failed == 0 && alive == float64(r.Params.ReloadTunnels))})
 	}
 	soak := Check{What: "No growth over a 10-minute soak", Want: "none", Got: "`make soak`", Status: "not measured"}
 	if v := SoakVerdict(r.Soak); v != "" {
@@ -540,6 +610,16 @@ func (r *Report) Markdown() string {
 
 	b.WriteString("\n## Targets (issue #3)\n\n")
 	b.WriteString(r.ChecksTable())
+
+	if t := r.BigConfigTable(); t != "" {
+		fmt.Fprintf(&b, "\n## A large configuration: load and reload\n\n")
+		fmt.Fprintf(&b, "%s rules in the shape of the decision benchmark's (ten domains each, half of them wildcards, and one CIDR: "+
+			"%s domains and %s CIDRs in all), in YAML, after the suite's two rules. The reload test starts mdmproxy on that file, keeps a round trip "+
+			"going on %d open TLS tunnels every %s each, and after 2 s sends SIGHUP %d times, each after the previous reload's log line and a pause of 1 s. "+
+			"A round trip that overlaps a reload counts as during it.\n\n",
+			fmtNum(float64(p.BigRules), 0), fmtNum(float64(p.BigRules*10), 0), fmtNum(float64(p.BigRules), 0), p.ReloadTunnels, p.ReloadEvery, p.Reloads)
+		b.WriteString(t)
+	}
 
 	b.WriteString("\n## Machine\n\n")
 	b.WriteString("| | |\n|---|---|\n")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -56,17 +57,30 @@ func parse(v *viper.Viper, src source) (raw map[string]any, perr Errors) {
 			raw, perr = nil, Errors{{File: src.name, Msg: fmt.Sprintf("cannot parse the file: %v", r)}}
 		}
 	}()
-	v.SetConfigType(src.format)
-	if err := v.ReadConfig(bytes.NewReader(src.data)); err != nil {
-		return nil, parseError(src, err)
-	}
-	dec, err := viper.NewCodecRegistry().Decoder(src.format)
-	if err != nil {
-		return nil, Errors{{File: src.name, Msg: err.Error()}}
-	}
 	raw = map[string]any{}
-	if err := dec.Decode(src.data, raw); err != nil {
-		return nil, parseError(src, err)
+	if src.format == "yaml" {
+		// As viper's YAML codec does, but read in pieces (see yieldingReader). An empty file
+		// is an empty map, as with yaml.Unmarshal.
+		if err := yaml.NewDecoder(newYieldingReader(src.data)).Decode(&raw); err != nil && err != io.EOF {
+			return nil, parseError(src, err)
+		}
+		if raw == nil { // a document that is only a comment or "~"
+			raw = map[string]any{}
+		}
+	} else {
+		dec, err := viper.NewCodecRegistry().Decoder(src.format)
+		if err != nil {
+			return nil, Errors{{File: src.name, Msg: err.Error()}}
+		}
+		if err := dec.Decode(src.data, raw); err != nil {
+			return nil, parseError(src, err)
+		}
+	}
+	// The file is parsed once: viper gets the same tree (and lower-cases its keys in place,
+	// which the checks below allow for, since they compare keys case-insensitively).
+	v.SetConfigType(src.format)
+	if err := v.MergeConfigMap(raw); err != nil {
+		return nil, Errors{{File: src.name, Msg: err.Error()}}
 	}
 	return raw, nil
 }

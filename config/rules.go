@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"runtime"
 
 	"github.com/mdmproxy/mdmproxy/allowlist"
 )
@@ -20,6 +21,9 @@ func (d *decoder) rules() []allowlist.Rule {
 	rules := make([]allowlist.Rule, 0, len(maps))
 	firstKey := map[string]string{} // rule name -> key of the rule that has it first
 	for i, m := range maps {
+		if i%yieldRules == yieldRules-1 {
+			runtime.Gosched() // see yieldingReader: a reload runs beside open tunnels
+		}
 		key := keys[i]
 		r, ok := d.rule(key, m)
 		if r.Name != "" {

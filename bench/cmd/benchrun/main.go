@@ -34,6 +34,8 @@ type options struct {
 	idleN                                            int
 	idleHold                                         time.Duration
 	only                                             string
+	bigRules, reloadTunnels, reloads                 int
+	reloadEvery                                      time.Duration
 
 	soak                  bool
 	soakDur, soakInterval time.Duration
@@ -66,7 +68,11 @@ func main() {
 	flag.IntVar(&o.setupConc, "setup-concurrency", 16, "concurrent clients of the set-up rate test")
 	flag.IntVar(&o.idleN, "idle-n", 8000, "idle TLS tunnels to hold")
 	flag.DurationVar(&o.idleHold, "idle-hold", 10*time.Second, "how long the idle tunnels are held")
-	flag.StringVar(&o.only, "only", "bulk,setup,idle", "which end-to-end tests to run")
+	flag.StringVar(&o.only, "only", "bulk,setup,idle,config", "which end-to-end tests to run")
+	flag.IntVar(&o.bigRules, "big-rules", 10000, "rules in the large configuration of the config test")
+	flag.IntVar(&o.reloadTunnels, "reload-tunnels", 32, "open TLS tunnels during the reloads")
+	flag.IntVar(&o.reloads, "reloads", 5, "reloads of the large configuration under load")
+	flag.DurationVar(&o.reloadEvery, "reload-every", 20*time.Millisecond, "each tunnel's round-trip interval during the reload test")
 	flag.BoolVar(&o.soak, "soak", false, "run the soak instead: -idle-n tunnels through mdmproxy for -soak-duration")
 	flag.DurationVar(&o.soakDur, "soak-duration", 10*time.Minute, "soak length")
 	flag.DurationVar(&o.soakInterval, "soak-interval", 30*time.Second, "soak sampling interval")
@@ -244,7 +250,8 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 	goBin := lookBin(o.goBin)
 	rep := &bench.Report{
 		Params: bench.Params{Rounds: o.rounds, IdleRounds: o.idleRounds, BulkRounds: o.bulkRounds, BulkBytes: int64(o.bulkMiB) << 20, BulkTunnels: o.bulkTunnels,
-			SetupDuration: o.setupDur, SetupConcurrency: o.setupConc, IdleN: o.idleN, IdleHold: o.idleHold},
+			SetupDuration: o.setupDur, SetupConcurrency: o.setupConc, IdleN: o.idleN, IdleHold: o.idleHold,
+			BigRules: o.bigRules, ReloadTunnels: o.reloadTunnels, Reloads: o.reloads, ReloadEvery: o.reloadEvery},
 		Results: &bench.Results{},
 	}
 	if rep.Params.IdleRounds <= 0 {
@@ -418,6 +425,12 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 					ir.Before.FDs, ir.Opened0.FDs, ir.After.FDs, ir.FDsPerTunnel(),
 					ir.Before.RSSKiB, ir.Opened0.RSSKiB, ir.After.RSSKiB, ir.KiBPerTunnel(), ir.Woken.RSSKiB, ir.KiBPerTunnelWoken())
 			}
+		}
+	}
+
+	if want["config"] && ctx.Err() == nil {
+		if err := bigConfig(ctx, o, work, ep, rep); err != nil {
+			res.Errorf("large configuration: %v", err)
 		}
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ type BulkResult struct {
 	Bytes    int64
 	Elapsed  time.Duration
 	ProxyCPU time.Duration // CPU the proxy process used meanwhile; 0 for direct
+	Kernel   float64       // the share of it spent in the kernel; NaN for direct
 }
 
 // CPUPerGB is the proxy's CPU milliseconds per GB (10^9 bytes) moved.
@@ -64,31 +66,47 @@ func Bulk(ctx context.Context, t *Target, e *Endpoints, k Kind, tunnels int, per
 			errs[i] = s.Fetch(perTunnel, buf)
 		}()
 	}
-	cpu0 := procCPU(t)
+	cpu0 := markCPU(t)
 	t0 := time.Now()
 	close(start)
 	wg.Wait()
 	el := time.Since(t0)
-	cpu := procCPU(t) - cpu0
+	cpu, kernel := markCPU(t).since(cpu0)
 	if err := errors.Join(errs...); err != nil {
 		return BulkResult{}, fmt.Errorf("%s: bulk: %w", t.Name, err)
 	}
-	return BulkResult{Bytes: perTunnel * int64(tunnels), Elapsed: el, ProxyCPU: cpu}, nil
+	return BulkResult{Bytes: perTunnel * int64(tunnels), Elapsed: el, ProxyCPU: cpu, Kernel: kernel}, nil
 }
 
-// procCPU is the CPU time of t's process so far; 0 for direct.
-func procCPU(t *Target) time.Duration {
+// cpuMark is a reading of a proxy process's CPU counters: schedstat's nanoseconds, and the
+// coarser user and kernel split of /proc/PID/stat. Zero for direct.
+type cpuMark struct{ total, user, sys time.Duration }
+
+func markCPU(t *Target) cpuMark {
 	pid := t.PID()
 	if pid == 0 {
-		return 0
+		return cpuMark{}
 	}
-	d, _ := ReadCPU(pid)
-	return d
+	var m cpuMark
+	m.total, _ = ReadCPU(pid)
+	m.user, m.sys, _ = ReadUserSys(pid)
+	return m
+}
+
+// since is the CPU used from m0 to m, and the share of it spent in the kernel (NaN when
+// nothing was counted).
+func (m cpuMark) since(m0 cpuMark) (time.Duration, float64) {
+	user, sys := m.user-m0.user, m.sys-m0.sys
+	if user+sys <= 0 {
+		return m.total - m0.total, math.NaN()
+	}
+	return m.total - m0.total, float64(sys) / float64(user+sys)
 }
 
 // SetupResult is one run of the set-up rate test.
 type SetupResult struct {
 	ProxyCPU time.Duration // CPU the proxy process used during the run; 0 for direct
+	Kernel   float64       // the share of it spent in the kernel; NaN for direct
 	Done     int
 	Errors   int
 	FirstErr error
@@ -115,7 +133,7 @@ func Setup(ctx context.Context, t *Target, e *Endpoints, conc int, dur time.Dura
 	lats := make([][]time.Duration, conc)
 	var nerr atomic.Int64
 	var firstErr atomic.Pointer[error]
-	cpu0 := procCPU(t)
+	cpu0 := markCPU(t)
 	t0 := time.Now()
 	end := t0.Add(dur)
 	for w := range conc {
@@ -143,7 +161,8 @@ func Setup(ctx context.Context, t *Target, e *Endpoints, conc int, dur time.Dura
 		}()
 	}
 	wg.Wait()
-	r := SetupResult{Elapsed: time.Since(t0), Errors: int(nerr.Load()), ProxyCPU: procCPU(t) - cpu0}
+	r := SetupResult{Elapsed: time.Since(t0), Errors: int(nerr.Load())}
+	r.ProxyCPU, r.Kernel = markCPU(t).since(cpu0)
 	if p := firstErr.Load(); p != nil {
 		r.FirstErr = *p
 	}

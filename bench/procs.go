@@ -180,6 +180,42 @@ func ReadCPU(pid int) (time.Duration, error) {
 	return time.Duration(total), nil
 }
 
+// userHZ is the unit of /proc/PID/stat's times: USER_HZ, 100 on every Linux architecture's
+// user-space ABI.
+const userHZ = 100
+
+// ReadUserSys is the CPU time pid has spent in user space and in the kernel, from
+// /proc/PID/stat (utime and stime, which include threads that ended), at 10 ms resolution.
+func ReadUserSys(pid int) (user, sys time.Duration, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseStatTimes(string(b))
+}
+
+// parseStatTimes reads utime and stime (fields 14 and 15) from a /proc/PID/stat line.
+func parseStatTimes(stat string) (user, sys time.Duration, err error) {
+	// The command name (field 2) may hold spaces and parentheses: the fields that follow
+	// start after its last ')'.
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, 0, errors.New("stat: no command name")
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 13 {
+		return 0, 0, fmt.Errorf("stat: %d fields after the command name", len(f))
+	}
+	// f[0] is field 3 (state): utime is f[11], stime f[12].
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, fmt.Errorf("stat: %w", err)
+	}
+	tick := time.Second / userHZ
+	return time.Duration(ut) * tick, time.Duration(st) * tick, nil
+}
+
 // freePort asks the kernel for a free loopback port (for servers that cannot report the port
 // they bound).
 func freePort() (int, error) {
@@ -212,8 +248,9 @@ func waitListening(ctx context.Context, p *Proc, addr string) error {
 
 // Server is a started proxy and how to reach it.
 type Server struct {
-	Proc *Proc
-	Addr string // CONNECT proxies: the proxy port
+	Proc      *Proc
+	Addr      string // CONNECT proxies: the proxy port
+	AdminAddr string // mdmproxy: the admin listener (/debug/pprof)
 	// Forwarders: one frontend per kind.
 	PlainAddr, TLSAddr string
 }
@@ -271,8 +308,8 @@ func startMdmproxy(ctx context.Context, bin, cfg, logPath string) (*Server, erro
 		return nil, err
 	}
 	for {
-		if addr := startedAddr(p.LogPath); addr != "" {
-			return &Server{Proc: p, Addr: addr}, nil
+		if addr, admin := startedAddr(p.LogPath); addr != "" {
+			return &Server{Proc: p, Addr: addr, AdminAddr: admin}, nil
 		}
 		if p.Exited() {
 			return nil, fmt.Errorf("mdmproxy exited at start:\n%s", p.Tail())
@@ -286,18 +323,20 @@ func startMdmproxy(ctx context.Context, bin, cfg, logPath string) (*Server, erro
 	}
 }
 
-func startedAddr(logPath string) string {
+// startedAddr reads the proxy and admin addresses from mdmproxy's "mdmproxy started" line.
+func startedAddr(logPath string) (addr, admin string) {
 	b, _ := os.ReadFile(logPath)
 	for _, line := range strings.Split(string(b), "\n") {
 		var l struct {
-			Message string `json:"message"`
-			Listen  string `json:"listen"`
+			Message     string `json:"message"`
+			Listen      string `json:"listen"`
+			AdminListen string `json:"admin_listen"`
 		}
 		if json.Unmarshal([]byte(line), &l) == nil && l.Message == "mdmproxy started" {
-			return l.Listen
+			return l.Listen, l.AdminListen
 		}
 	}
-	return ""
+	return "", ""
 }
 
 // SquidConfig is a minimal squid.conf for peek-and-splice: peek at step 1 to read the

@@ -31,6 +31,13 @@ const (
 	MCPUBulkNTLS   = "cpu-bulkN-tls"
 	MCPUSetup      = "cpu-setup"
 
+	// The share of that CPU spent in the kernel (%), from /proc/PID/stat.
+	MKernelBulk1Plain = "kernel-bulk1-plain"
+	MKernelBulk1TLS   = "kernel-bulk1-tls"
+	MKernelBulkNPlain = "kernel-bulkN-plain"
+	MKernelBulkNTLS   = "kernel-bulkN-tls"
+	MKernelSetup      = "kernel-setup"
+
 	// A large configuration (Params.BigRules rules), mdmproxy only.
 	MBigLoad      = "big-load-s"    // `mdmproxy validate` wall time
 	MBigReload    = "big-reload-s"  // SIGHUP to "configuration reloaded"
@@ -48,6 +55,9 @@ const (
 
 // CPUMetric is the proxy-CPU metric that goes with a bulk metric.
 func CPUMetric(bulk string) string { return "cpu-" + bulk }
+
+// KernelMetric is the kernel-share metric that goes with a bulk metric.
+func KernelMetric(bulk string) string { return "kernel-" + bulk }
 
 // Results are the values of every round, by metric and target.
 type Results struct {
@@ -108,6 +118,57 @@ type Params struct {
 	ReloadEvery                    time.Duration // each tunnel's round-trip interval during it
 }
 
+// ProfileRun is one CPU profile of mdmproxy taken by the suite.
+type ProfileRun struct {
+	Label   string
+	Summary ProfileSummary
+	Err     error
+}
+
+// ProfileTable shows where mdmproxy's CPU went in each profile, by category and by function.
+func (r *Report) ProfileTable() string {
+	var ok []ProfileRun
+	for _, p := range r.Profiles {
+		if p.Err == nil {
+			ok = append(ok, p)
+		}
+	}
+	if len(ok) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("| Share of mdmproxy's CPU samples |")
+	sep := "|---|"
+	for _, p := range ok {
+		b.WriteString(" " + p.Label + " |")
+		sep += "---:|"
+	}
+	b.WriteString("\n" + sep + "\n")
+	for _, c := range Categories {
+		b.WriteString("| " + c + " |")
+		for _, p := range ok {
+			fmt.Fprintf(&b, " %.0f%% |", p.Summary.ByCategory[c])
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("| Samples (s of CPU) |")
+	for _, p := range ok {
+		fmt.Fprintf(&b, " %.2f |", p.Summary.Total)
+	}
+	b.WriteString("\n")
+	for _, p := range ok {
+		fmt.Fprintf(&b, "\n%s, the functions with the most samples of their own: ", p.Label)
+		for i, f := range p.Summary.Top {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "`%s` %.1f%%", f.Name, f.Percent)
+		}
+		b.WriteString(".\n")
+	}
+	return b.String()
+}
+
 // TargetInfo names a column.
 type TargetInfo struct{ Name, Label string }
 
@@ -120,8 +181,9 @@ type Report struct {
 	Micro    *MicroResult
 	Runtime  time.Duration
 	Notes    []string
-	Preserve string // the hand-written section kept from the previous file
-	Soak     string // the section `make soak` wrote into the previous file
+	Profiles []ProfileRun // mdmproxy's CPU profiles under load
+	Preserve string       // the hand-written section kept from the previous file
+	Soak     string       // the section `make soak` wrote into the previous file
 }
 
 type rowSpec struct {
@@ -130,6 +192,7 @@ type rowSpec struct {
 	latency   bool // lower is better; show differences in ms rather than ratios
 	perTunnel bool // no direct value (idle and proxy-CPU rows); lower is better
 	rawOnly   bool // only in the every-round table
+	noRatio   bool // a share: no mdmproxy-vs-Squid ratio
 }
 
 func (r *Report) rows() []rowSpec {
@@ -151,6 +214,11 @@ func (r *Report) rows() []rowSpec {
 		{id: MCPUBulkNPlain, label: fmt.Sprintf("Proxy CPU, bulk %d tunnels plain (ms per GB)", p.BulkTunnels), perTunnel: true, rawOnly: true},
 		{id: MCPUBulkNTLS, label: fmt.Sprintf("Proxy CPU, bulk %d tunnels TLS (ms per GB)", p.BulkTunnels), perTunnel: true, rawOnly: true},
 		{id: MCPUSetup, label: "Proxy CPU per tunnel set up (µs)", perTunnel: true},
+		{id: MKernelBulk1Plain, label: "Share of that CPU in the kernel, bulk 1 tunnel plain (%)", perTunnel: true, noRatio: true},
+		{id: MKernelBulk1TLS, label: "Share of that CPU in the kernel, bulk 1 tunnel TLS (%)", perTunnel: true, noRatio: true},
+		{id: MKernelBulkNPlain, label: fmt.Sprintf("Share of that CPU in the kernel, bulk %d tunnels plain (%%)", p.BulkTunnels), perTunnel: true, rawOnly: true},
+		{id: MKernelBulkNTLS, label: fmt.Sprintf("Share of that CPU in the kernel, bulk %d tunnels TLS (%%)", p.BulkTunnels), perTunnel: true, rawOnly: true},
+		{id: MKernelSetup, label: "Share of that CPU in the kernel, set-up (%)", perTunnel: true, noRatio: true},
 		{id: MBigLoad, label: fmt.Sprintf("`mdmproxy validate` of %s rules (s)", fmtNum(float64(p.BigRules), 0)), prec: 3, rawOnly: true},
 		{id: MBigReload, label: fmt.Sprintf("Reload of %s rules under load, SIGHUP to done (s)", fmtNum(float64(p.BigRules), 0)), prec: 3, rawOnly: true},
 	}
@@ -228,7 +296,7 @@ func (r *Report) cell(row rowSpec, target string) string {
 
 // vsSquid compares mdmproxy with Squid for a row.
 func (r *Report) vsSquid(row rowSpec) string {
-	if row.id == MIdleOpened {
+	if row.id == MIdleOpened || row.noRatio {
 		return ""
 	}
 	m, ok1 := r.Results.Median(row.id, "mdmproxy")
@@ -621,6 +689,16 @@ func (r *Report) Markdown() string {
 		b.WriteString(t)
 	}
 
+	if t := r.ProfileTable(); t != "" {
+		b.WriteString("\n## Where mdmproxy's CPU goes\n\n")
+		b.WriteString("CPU profiles of mdmproxy taken in this run through its `/debug/pprof/profile`, after the measured rounds so that " +
+			"the profiler slows none of them. Go charges a thread's time in the kernel to the function that made the system call, " +
+			"so the first line is the kernel's share: moving bytes between sockets, opening and closing connections, epoll. " +
+			"That work is the same for any relay (see the kernel shares of all three proxies in the results table), and on " +
+			"loopback the client and the origin pay it again on the same two cores.\n\n")
+		b.WriteString(t)
+	}
+
 	b.WriteString("\n## Machine\n\n")
 	b.WriteString("| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| Date | %s |\n", m.Date.Format(time.RFC3339))
@@ -656,7 +734,8 @@ func (r *Report) Markdown() string {
 	b.WriteString("\n## How to reproduce\n\n")
 	b.WriteString("```sh\nmake bench          # installs squid-openssl and haproxy if missing (bench/install.sh), then runs everything\n")
 	b.WriteString("make bench BENCHFLAGS='-rounds 5 -idle-n 4000'   # see bin/benchrun -h\n")
-	b.WriteString("make soak           # optional: idle tunnels held for 10 minutes, RSS and descriptors sampled\n```\n\n")
+	b.WriteString("make soak           # optional: idle tunnels held for 10 minutes, RSS and descriptors sampled\n")
+	b.WriteString("make bench BENCHFLAGS='-keep -work /tmp/b'   # keep the profiles (/tmp/b/mdmproxy-*.prof) and the logs\n```\n\n")
 	fmt.Fprintf(&b, "This run: %d rounds of the set-up test, %d of the bulk tests, %d of the idle test; bulk %s through one tunnel and %s through each of %d tunnels per run; "+
 		"set-up for %s at concurrency %d; %d idle TLS tunnels held for %s.\n",
 		p.Rounds, p.BulkRounds, p.IdleRounds, fmtBytes(p.BulkBytes), fmtBytes(p.BulkBytes/int64(max(p.BulkTunnels, 1))), p.BulkTunnels,
@@ -708,7 +787,10 @@ const methodText = `- **Origins**: one separate process (` + "`benchrun origin`"
   the hard limit; the proxies inherit it.
 - **Proxy CPU**: the sum of the proxy process's threads' run time (/proc/PID/task/*/schedstat) over
   the run, divided by the bytes moved or the tunnels set up. It includes the kernel's work done in the
-  proxy's system calls, which on loopback is most of it.
+  proxy's system calls, which on loopback is most of it. The kernel's share of it comes from
+  /proc/PID/stat (utime and stime, in 10 ms ticks).
+- **Large configuration**: see its section; mdmproxy only, since it is about mdmproxy's own
+  configuration.
 - **Interleaving**: each round runs every target once, in an order that rotates from round to round;
   the tables show medians of the rounds.
 

@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -355,6 +356,9 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 					res.Add(c.metric, n, br.MBps())
 					if n != "direct" {
 						res.Add(bench.CPUMetric(c.metric), n, br.CPUPerGB())
+						if !math.IsNaN(br.Kernel) {
+							res.Add(bench.KernelMetric(c.metric), n, 100*br.Kernel)
+						}
 					}
 					line = append(line, fmt.Sprintf("%s %.0f (cpu %.0f ms/GB)", n, br.MBps(), br.CPUPerGB()))
 				}
@@ -382,11 +386,17 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 				res.Add(bench.MSetupP99, n, ms(sr.P99))
 				if n != "direct" {
 					res.Add(bench.MCPUSetup, n, sr.CPUPerTunnel())
+					if !math.IsNaN(sr.Kernel) {
+						res.Add(bench.MKernelSetup, n, 100*sr.Kernel)
+					}
 				}
 				line = append(line, fmt.Sprintf("%s %.0f/s p50 %.2f p99 %.2f ms cpu %.0f µs", n, sr.Rate(), ms(sr.P50), ms(sr.P99), sr.CPUPerTunnel()))
 			}
 			logf("round %d set-up: %s", r+1, strings.Join(line, ", "))
 		}
+	}
+	if want["setup"] || want["bulk"] {
+		profileMdmproxy(ctx, o, goBin, work, ep, p.mdm, ts["mdmproxy"], rep)
 	}
 	p.stop()
 

@@ -7,7 +7,7 @@
 //	benchprof -mode bulk   [-kind plain|tls] [-mib 4096]        CPU profile of bulk transfer
 //	benchprof -mode idle   [-n 8000]                            heap profile with n idle tunnels
 //
-// Profiles go to -out (default bench-prof/): cpu.prof, heap.prof, goroutine.txt; read them with
+// Profiles go to -out (default bench-prof/): cpu.prof, allocs.prof, heap.prof, goroutine.txt; read them with
 // `go tool pprof -top bench-prof/cpu.prof`.
 package main
 
@@ -159,6 +159,10 @@ func run(mode, kind string, dur time.Duration, conc, mib, n, pings int, pingGap 
 		}
 		pprof.StopCPUProfile()
 		f.Close()
+		if af, err := os.Create(filepath.Join(out, "allocs.prof")); err == nil {
+			pprof.Lookup("allocs").WriteTo(af, 0) // every allocation since the start: read with -sample_index=alloc_space
+			af.Close()
+		}
 		var ru1 syscall.Rusage
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 		cpu := time.Duration(syscall.TimevalToNsec(ru1.Utime) + syscall.TimevalToNsec(ru1.Stime) -

@@ -66,6 +66,14 @@ type ProfileSummary struct {
 	Top        []Share            // the functions with the most samples of their own
 }
 
+// runtimeSyscalls are the Go runtime's own system-call wrappers: time in them is kernel time.
+var runtimeSyscalls = map[string]bool{
+	"runtime.futex": true, "runtime.usleep": true, "runtime.nanosleep": true, "runtime.osyield": true,
+	"runtime.madvise": true, "runtime.mmap": true, "runtime.munmap": true, "runtime.write1": true,
+	"runtime.read": true, "runtime.rtsigprocmask": true, "runtime.tgkill": true, "runtime.timer_settime": true,
+	"runtime.clone": true, "runtime.sigaltstack": true, "runtime.getpid": true, "runtime.sched_getaffinity": true,
+}
+
 // Category is the category of the function fn, by its package. A Go CPU profile charges the
 // time a thread spends in the kernel to the function that made the system call, so the
 // system-call category is the proxy's kernel time.
@@ -73,8 +81,7 @@ func Category(fn string) string {
 	switch {
 	case strings.HasPrefix(fn, "syscall."), strings.HasPrefix(fn, "internal/runtime/syscall/"),
 		strings.HasPrefix(fn, "golang.org/x/sys/unix.Syscall"), strings.HasPrefix(fn, "golang.org/x/sys/unix.RawSyscall"),
-		fn == "runtime.futex", fn == "runtime.usleep", fn == "runtime.nanosleep", fn == "runtime.osyield",
-		fn == "runtime.madvise", fn == "runtime.mmap", fn == "runtime.munmap", fn == "runtime.write1", fn == "runtime.read":
+		runtimeSyscalls[fn]:
 		return CatSyscalls
 	case strings.HasPrefix(fn, "runtime."), strings.HasPrefix(fn, "internal/runtime/"):
 		return CatRuntime
@@ -137,9 +144,17 @@ func parsePprofTop(text string, top int) (ProfileSummary, error) {
 		}
 		return 0
 	})
-	s.Top = fns[:min(top, len(fns))]
+	// Only functions with a few samples of their own: one sample is noise.
+	for _, f := range fns[:min(top, len(fns))] {
+		if f.Seconds >= minTopSeconds {
+			s.Top = append(s.Top, f)
+		}
+	}
 	return s, nil
 }
+
+// minTopSeconds is three samples at the profiler's 100 Hz.
+const minTopSeconds = 0.03
 
 // parseSampleTime reads pprof's "1.68s", "10ms", "250us" or "0".
 func parseSampleTime(v string) (float64, error) {

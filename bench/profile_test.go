@@ -54,6 +54,10 @@ Showing nodes accounting for 2s, 100% of 2s total
 	if len(s.Top) != 2 || s.Top[0].Name != "internal/runtime/syscall/linux.Syscall6" || s.Top[1].Name != "runtime.findRunnable" {
 		t.Errorf("top: %+v", s.Top)
 	}
+	all, _ := parsePprofTop(text, 10)
+	if len(all.Top) != 4 || all.Top[3].Name != "net.(*conn).Read" {
+		t.Errorf("top 10 should hold the four functions with samples, not runtime.goexit: %+v", all.Top)
+	}
 	for _, bad := range []string{"", "no table here\n", "      flat  flat%   sum%        cum   cum%\n   1.5x 1% 1% 1s 1%  f\n",
 		"      flat  flat%   sum%        cum   cum%\n         0     0%   100%      1.80s 90.00%  runtime.goexit\n"} {
 		if _, err := parsePprofTop(bad, 3); err == nil {

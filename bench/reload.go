@@ -84,9 +84,10 @@ type ReloadResult struct {
 	// Round trips of the open tunnels, split by whether they overlapped a reload.
 	Steady, During []time.Duration
 	// LongestGap is the longest time any tunnel went without an answer while a reload ran
-	// (from the reload's start, or its previous answer, to its next answer).
+	// (from the reload's start, or its previous answer, to its next answer). It includes the
+	// pause between round trips, so a tunnel that never waited scores about that pause.
 	LongestGap time.Duration
-	Failed     int   // round trips that failed
+	Failed     int   // tunnels whose round trip failed (each stops at its first failure)
 	FirstErr   error // the first of them, or a reload that did not finish
 	Alive      int   // tunnels that answered after the last reload
 }
@@ -137,9 +138,10 @@ func ReloadUnderLoad(ctx context.Context, srv *Server, t *Target, e *Endpoints, 
 					if r.FirstErr == nil {
 						r.FirstErr = fmt.Errorf("tunnel %d: %w", i, err)
 					}
-				} else {
-					samples = append(samples, rtSample{tunnel: i, start: t0, end: t1})
+					mu.Unlock()
+					return // a tunnel that failed once is counted once
 				}
+				samples = append(samples, rtSample{tunnel: i, start: t0, end: t1})
 				mu.Unlock()
 			}
 		}()

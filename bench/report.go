@@ -116,6 +116,7 @@ type Params struct {
 	BigRules                       int           // rules in the large configuration
 	ReloadTunnels, Reloads         int           // open tunnels and reloads of the reload test
 	ReloadEvery                    time.Duration // each tunnel's round-trip interval during it
+	ReloadSteady                   time.Duration // round trips before the first reload (half of it between two)
 }
 
 // ProfileRun is one CPU profile of mdmproxy taken by the suite.
@@ -214,11 +215,11 @@ func (r *Report) rows() []rowSpec {
 		{id: MCPUBulkNPlain, label: fmt.Sprintf("Proxy CPU, bulk %d tunnels plain (ms per GB)", p.BulkTunnels), perTunnel: true, rawOnly: true},
 		{id: MCPUBulkNTLS, label: fmt.Sprintf("Proxy CPU, bulk %d tunnels TLS (ms per GB)", p.BulkTunnels), perTunnel: true, rawOnly: true},
 		{id: MCPUSetup, label: "Proxy CPU per tunnel set up (µs)", perTunnel: true},
-		{id: MKernelBulk1Plain, label: "Share of that CPU in the kernel, bulk 1 tunnel plain (%)", perTunnel: true, noRatio: true},
-		{id: MKernelBulk1TLS, label: "Share of that CPU in the kernel, bulk 1 tunnel TLS (%)", perTunnel: true, noRatio: true},
-		{id: MKernelBulkNPlain, label: fmt.Sprintf("Share of that CPU in the kernel, bulk %d tunnels plain (%%)", p.BulkTunnels), perTunnel: true, rawOnly: true},
-		{id: MKernelBulkNTLS, label: fmt.Sprintf("Share of that CPU in the kernel, bulk %d tunnels TLS (%%)", p.BulkTunnels), perTunnel: true, rawOnly: true},
-		{id: MKernelSetup, label: "Share of that CPU in the kernel, set-up (%)", perTunnel: true, noRatio: true},
+		{id: MKernelBulk1Plain, label: "Proxy CPU in the kernel, bulk 1 tunnel plain (%)", perTunnel: true, noRatio: true},
+		{id: MKernelBulk1TLS, label: "Proxy CPU in the kernel, bulk 1 tunnel TLS (%)", perTunnel: true, noRatio: true},
+		{id: MKernelBulkNPlain, label: fmt.Sprintf("Proxy CPU in the kernel, bulk %d tunnels plain (%%)", p.BulkTunnels), perTunnel: true, rawOnly: true},
+		{id: MKernelBulkNTLS, label: fmt.Sprintf("Proxy CPU in the kernel, bulk %d tunnels TLS (%%)", p.BulkTunnels), perTunnel: true, rawOnly: true},
+		{id: MKernelSetup, label: "Proxy CPU in the kernel, set-up (%)", perTunnel: true, noRatio: true},
 		{id: MBigLoad, label: fmt.Sprintf("`mdmproxy validate` of %s rules (s)", fmtNum(float64(p.BigRules), 0)), prec: 3, rawOnly: true},
 		{id: MBigReload, label: fmt.Sprintf("Reload of %s rules under load, SIGHUP to done (s)", fmtNum(float64(p.BigRules), 0)), prec: 3, rawOnly: true},
 	}
@@ -357,14 +358,14 @@ func (r *Report) BigConfigTable() string {
 	fmt.Fprintf(&b, "| Reload it on the running proxy: SIGHUP to \"configuration reloaded\" (s, median of %d) | %s |\n", len(res.Values[MBigReload]["mdmproxy"]), m(MBigReload, 3))
 	fmt.Fprintf(&b, "| Round trip on the open tunnels outside reloads: p50 / p99 / max (ms) | %s / %s / %s |\n", m(MRTSteadyP50, 2), m(MRTSteadyP99, 2), m(MRTSteadyMax, 2))
 	fmt.Fprintf(&b, "| Round trip on the open tunnels during reloads: p50 / p99 / max (ms) | %s / %s / %s |\n", m(MRTReloadP50, 2), m(MRTReloadP99, 2), m(MRTReloadMax, 2))
-	fmt.Fprintf(&b, "| Longest any tunnel waited for an answer during a reload (ms; each asks every %s) | %s |\n", r.Params.ReloadEvery, m(MReloadGap, 1))
-	fmt.Fprintf(&b, "| Round trips during reloads / failed / tunnels alive after (of %d) | %s / %s / %s |\n", r.Params.ReloadTunnels, m(MReloadRTs, 0), m(MReloadFailed, 0), m(MReloadAlive, 0))
+	fmt.Fprintf(&b, "| Longest time between two answers on one tunnel during a reload (ms; each tunnel asks every %s, so about that is no wait at all) | %s |\n", r.Params.ReloadEvery, m(MReloadGap, 1))
+	fmt.Fprintf(&b, "| Round trips during reloads / tunnels failed / tunnels alive after (of %d) | %s / %s / %s |\n", r.Params.ReloadTunnels, m(MReloadRTs, 0), m(MReloadFailed, 0), m(MReloadAlive, 0))
 	return b.String()
 }
 
-// reloadStall is the wait for an answer that counts as a stall in the reload test: long
-// enough that a reload blocking the tunnels (which takes hundreds of milliseconds for a large
-// configuration) shows, short against a push client's patience.
+// reloadStall is the round trip that counts as a stall in the reload test: a reload that held
+// the tunnels up would show as round trips as long as the reload (hundreds of milliseconds for
+// a large configuration); it is short against a push client's patience.
 const reloadStall = 100 * time.Millisecond
 
 // Check is one target of issue #3.
@@ -458,7 +459,7 @@ func (r *Report) Checks() []Check {
 		cs = append(cs, Check{What: fmt.Sprintf("That configuration (%s rules) loads", fmtNum(float64(r.Params.BigRules), 0)), Want: "< 1 s", Got: got, Status: status(ok, v < 1)})
 	}
 	{
-		gap, ok1 := r.Results.Median(MReloadGap, "mdmproxy")
+		worst, ok1 := r.Results.Median(MRTReloadMax, "mdmproxy")
 		failed, ok2 := r.Results.Median(MReloadFailed, "mdmproxy")
 		alive, ok3 := r.Results.Median(MReloadAlive, "mdmproxy")
 		reload, _ := r.Results.Median(MBigReload, "mdmproxy")
@@ -467,11 +468,11 @@ func (r *Report) Checks() []Check {
 		measured := ok1 && ok2 && ok3
 		got := "—"
 		if measured {
-			got = fmt.Sprintf("reloads of %.2f s; longest wait %.1f ms, round-trip p99 %.1f ms (%.1f ms outside reloads); %s failed; %s of %d alive",
-				reload, gap, p99, steady, fmtNum(failed, 0), fmtNum(alive, 0), r.Params.ReloadTunnels)
+			got = fmt.Sprintf("reloads of %.2f s; slowest round trip during them %.1f ms, p99 %.1f ms (%.1f ms outside reloads); %s tunnels failed; %s of %d alive",
+				reload, worst, p99, steady, fmtNum(failed, 0), fmtNum(alive, 0), r.Params.ReloadTunnels)
 		}
-		cs = append(cs, Check{What: "Its reload does not stall open tunnels", Want: fmt.Sprintf("every tunnel answers within %d ms throughout; none fails", reloadStall.Milliseconds()), Got: got,
-			Status: status(measured, gap <= float64(reloadStall.Milliseconds()) && failed == 0 && alive == float64(r.Params.ReloadTunnels))})
+		cs = append(cs, Check{What: "Its reload does not stall open tunnels", Want: fmt.Sprintf("every round trip during reloads answered within %d ms; no tunnel fails", reloadStall.Milliseconds()), Got: got,
+			Status: status(measured, worst <= float64(reloadStall.Milliseconds()) && failed == 0 && alive == float64(r.Params.ReloadTunnels))})
 	}
 	soak := Check{What: "No growth over a 10-minute soak", Want: "none", Got: "`make soak`", Status: "not measured"}
 	if v := SoakVerdict(r.Soak); v != "" {
@@ -683,9 +684,9 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "\n## A large configuration: load and reload\n\n")
 		fmt.Fprintf(&b, "%s rules in the shape of the decision benchmark's (ten domains each, half of them wildcards, and one CIDR: "+
 			"%s domains and %s CIDRs in all), in YAML, after the suite's two rules. The reload test starts mdmproxy on that file, keeps a round trip "+
-			"going on %d open TLS tunnels every %s each, and after 2 s sends SIGHUP %d times, each after the previous reload's log line and a pause of 1 s. "+
+			"going on %d open TLS tunnels every %s each, and after %s sends SIGHUP %d times, each after the previous reload's log line and a pause of %s. "+
 			"A round trip that overlaps a reload counts as during it.\n\n",
-			fmtNum(float64(p.BigRules), 0), fmtNum(float64(p.BigRules*10), 0), fmtNum(float64(p.BigRules), 0), p.ReloadTunnels, p.ReloadEvery, p.Reloads)
+			fmtNum(float64(p.BigRules), 0), fmtNum(float64(p.BigRules*10), 0), fmtNum(float64(p.BigRules), 0), p.ReloadTunnels, p.ReloadEvery, p.ReloadSteady, p.Reloads, p.ReloadSteady/2)
 		b.WriteString(t)
 	}
 

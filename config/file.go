@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,10 +48,10 @@ func readSource(path string) (source, error) {
 	return source{name: path, format: format, data: data}, nil
 }
 
-// parse reads the text into v and also returns the file's own settings, keys as written and
-// null values kept, for the structure check (viper's AllSettings drops keys without a value).
-// A malformed file yields Errors, with the line where the parser says.
-func parse(v *viper.Viper, src source) (raw map[string]any, perr Errors) {
+// parse reads the text and returns the file's own settings, keys as written and null values
+// kept (viper's AllSettings drops keys without a value). A malformed file yields Errors, with
+// the line where the parser says. Load gives the same tree to viper (see toViper).
+func parse(src source) (raw map[string]any, perr Errors) {
 	defer func() {
 		// A parser bug must not take down a running proxy on reload.
 		if r := recover(); r != nil {
@@ -76,13 +77,55 @@ func parse(v *viper.Viper, src source) (raw map[string]any, perr Errors) {
 			return nil, parseError(src, err)
 		}
 	}
-	// The file is parsed once: viper gets the same tree (and lower-cases its keys in place,
-	// which the checks below allow for, since they compare keys case-insensitively).
+	return raw, nil
+}
+
+// toViper hands the parsed settings to v, so that the file is parsed only once. viper
+// lower-cases the keys in place, merging keys that differ only in case: caseTwins must have
+// looked at raw before, and later checks compare keys case-insensitively.
+func toViper(v *viper.Viper, src source, raw map[string]any) Errors {
 	v.SetConfigType(src.format)
 	if err := v.MergeConfigMap(raw); err != nil {
-		return nil, Errors{{File: src.name, Msg: err.Error()}}
+		return Errors{{File: src.name, Msg: err.Error()}}
 	}
-	return raw, nil
+	return nil
+}
+
+// caseTwins reports keys given twice in one map with different case (Listen and listen):
+// keys are not case-sensitive, and viper would keep one of the two at random.
+func caseTwins(m map[string]any, path string) Errors {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	var errs Errors
+	first := make(map[string]string, len(m))
+	for _, k := range names {
+		lk := strings.ToLower(k)
+		key := joinKey(path, lk)
+		if other, dup := first[lk]; dup {
+			errs = append(errs, Error{Key: key, Msg: fmt.Sprintf("given twice, as %s and %s (keys are not case-sensitive)", quote(other), quote(k))})
+		} else {
+			first[lk] = k
+		}
+		errs = append(errs, caseTwinsIn(m[k], key)...)
+	}
+	return errs
+}
+
+func caseTwinsIn(v any, path string) Errors {
+	switch v := v.(type) {
+	case map[string]any:
+		return caseTwins(v, path)
+	case []any:
+		var errs Errors
+		for i, item := range v {
+			errs = append(errs, caseTwinsIn(item, indexKey(path, i))...)
+		}
+		return errs
+	}
+	return nil
 }
 
 var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)

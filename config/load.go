@@ -32,13 +32,16 @@ func Load(opts LoadOptions) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := viper.New()
-	raw, perr := parse(v, src)
+	raw, perr := parse(src)
 	if perr != nil {
 		return nil, perr
 	}
-
-	errs := checkStructure(raw)
+	errs := caseTwins(raw, "") // before viper merges the twins
+	v := viper.New()
+	if perr := toViper(v, src, raw); perr != nil {
+		return nil, perr
+	}
+	errs = append(errs, checkStructure(raw)...)
 	env := opts.Env
 	if env == nil {
 		env = os.Environ()

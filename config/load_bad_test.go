@@ -27,6 +27,8 @@ func TestLoadBad(t *testing.T) {
 		{"section is a scalar", "timeouts: 5s\n", 1, "timeouts", "must be a map with keys header, hello"},
 		{"rules is a map", "rules:\n  name: a\n", 1, "rules", "must be a list of maps"},
 		{"rule is a string", "rules:\n  - apple-push\n", 2, "rules[0]", "must be a map with keys name"},
+		{"section given twice in two cases", "timeouts: {idl: 1}\nTimeouts: {idle: 1s}\n", 1, "timeouts", "given twice, as \"Timeouts\" and \"timeouts\" (keys are not case-sensitive)"},
+		{"rule key given twice in two cases", okRule + "  - name: a\n    Name: b\n    domains: [a.com]\n    ports: [443]\n", 3, "rules[1].name", "given twice, as \"Name\" and \"name\""},
 
 		// listen and admin_listen.
 		{"listen without port", "listen: \"3128\"\n", 1, "listen", "is not HOST:PORT"},

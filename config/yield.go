@@ -16,7 +16,9 @@ const yieldRules = 256
 // between them. A reload parses on a running proxy, and a 10,000-rule file is hundreds of
 // milliseconds of CPU; the Go scheduler lets a goroutine keep its processor for 10 ms or more
 // before preempting it, so tunnel pumps woken meanwhile on that processor would wait behind the
-// parse. Yielding keeps that wait near a millisecond.
+// parse. Yielding shortens that wait (in a runtime trace of a reload, the longest went from
+// 14.5 ms to 4.9 ms). What yaml.v3 does after reading (building the maps) and TOML and JSON
+// files do not yield.
 type yieldingReader struct {
 	r     bytes.Reader
 	since int

@@ -159,6 +159,7 @@ func run(mode, kind string, dur time.Duration, conc, mib, n, pings int, pingGap 
 		}
 		pprof.StopCPUProfile()
 		f.Close()
+		runtime.GC() // the allocation profile is as of the last collection
 		if af, err := os.Create(filepath.Join(out, "allocs.prof")); err == nil {
 			pprof.Lookup("allocs").WriteTo(af, 0) // every allocation since the start: read with -sample_index=alloc_space
 			af.Close()

@@ -252,7 +252,7 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 	rep := &bench.Report{
 		Params: bench.Params{Rounds: o.rounds, IdleRounds: o.idleRounds, BulkRounds: o.bulkRounds, BulkBytes: int64(o.bulkMiB) << 20, BulkTunnels: o.bulkTunnels,
 			SetupDuration: o.setupDur, SetupConcurrency: o.setupConc, IdleN: o.idleN, IdleHold: o.idleHold,
-			BigRules: o.bigRules, ReloadTunnels: o.reloadTunnels, Reloads: o.reloads, ReloadEvery: o.reloadEvery},
+			BigRules: o.bigRules, ReloadTunnels: o.reloadTunnels, Reloads: o.reloads, ReloadEvery: o.reloadEvery, ReloadSteady: 2 * time.Second},
 		Results: &bench.Results{},
 	}
 	if rep.Params.IdleRounds <= 0 {

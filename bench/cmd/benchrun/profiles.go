@@ -17,7 +17,7 @@ func profileMdmproxy(ctx context.Context, o *options, goBin, work string, ep *be
 	if srv == nil || srv.AdminAddr == "" || goBin == "" {
 		return
 	}
-	const seconds = 3
+	const seconds = 5 // at 100 Hz and the fraction of a core the proxy uses, a few hundred samples
 	runs := []struct {
 		label, file string
 		load        func(context.Context) error
@@ -27,7 +27,7 @@ func profileMdmproxy(ctx context.Context, o *options, goBin, work string, ep *be
 			return r.FirstErr
 		}},
 		{"Bulk, 1 tunnel, plain", "mdmproxy-bulk-plain.prof", func(ctx context.Context) error {
-			_, err := bench.Bulk(ctx, t, ep, bench.Plain, 1, 6<<30)
+			_, err := bench.Bulk(ctx, t, ep, bench.Plain, 1, 10<<30) // longer than the profile at up to 2 GB/s
 			return err
 		}},
 	}

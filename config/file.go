@@ -94,22 +94,32 @@ func toViper(v *viper.Viper, src source, raw map[string]any) Errors {
 // caseTwins reports keys given twice in one map with different case (Listen and listen):
 // keys are not case-sensitive, and viper would keep one of the two at random.
 func caseTwins(m map[string]any, path string) Errors {
+	var errs Errors
+	upper := false
+	for k, v := range m {
+		lk := strings.ToLower(k)
+		upper = upper || lk != k
+		switch v.(type) {
+		case map[string]any, []any:
+			errs = append(errs, caseTwinsIn(v, joinKey(path, lk))...)
+		}
+	}
+	if !upper { // all lower-case: no two keys can differ only in case
+		return errs
+	}
 	names := make([]string, 0, len(m))
 	for k := range m {
 		names = append(names, k)
 	}
-	slices.Sort(names)
-	var errs Errors
+	slices.Sort(names) // the same message every time
 	first := make(map[string]string, len(m))
 	for _, k := range names {
 		lk := strings.ToLower(k)
-		key := joinKey(path, lk)
 		if other, dup := first[lk]; dup {
-			errs = append(errs, Error{Key: key, Msg: fmt.Sprintf("given twice, as %s and %s (keys are not case-sensitive)", quote(other), quote(k))})
+			errs = append(errs, Error{Key: joinKey(path, lk), Msg: fmt.Sprintf("given twice, as %s and %s (keys are not case-sensitive)", quote(other), quote(k))})
 		} else {
 			first[lk] = k
 		}
-		errs = append(errs, caseTwinsIn(m[k], key)...)
 	}
 	return errs
 }

@@ -131,7 +131,10 @@ func caseTwinsIn(v any, path string) Errors {
 	case []any:
 		var errs Errors
 		for i, item := range v {
-			errs = append(errs, caseTwinsIn(item, indexKey(path, i))...)
+			switch item.(type) {
+			case map[string]any, []any: // scalars hold no keys
+				errs = append(errs, caseTwinsIn(item, indexKey(path, i))...)
+			}
 		}
 		return errs
 	}

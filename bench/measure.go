@@ -93,11 +93,15 @@ func markCPU(t *Target) cpuMark {
 	return m
 }
 
-// since is the CPU used from m0 to m, and the share of it spent in the kernel (NaN when
-// nothing was counted).
+// minTicks is the least user and kernel time, in /proc/PID/stat's 10 ms ticks, from which a
+// kernel share is given: a bulk run of a fraction of a second counts a handful of ticks.
+const minTicks = 50
+
+// since is the CPU used from m0 to m, and the share of it spent in the kernel (NaN when too
+// little was counted to tell).
 func (m cpuMark) since(m0 cpuMark) (time.Duration, float64) {
 	user, sys := m.user-m0.user, m.sys-m0.sys
-	if user+sys <= 0 {
+	if user+sys < minTicks*time.Second/userHZ {
 		return m.total - m0.total, math.NaN()
 	}
 	return m.total - m0.total, float64(sys) / float64(user+sys)

@@ -294,11 +294,23 @@ log: {format: json, output: "file:%s", level: info}
 // StartMdmproxy writes the configuration into dir and starts `mdmproxy serve` on it; the
 // listener's address comes from its "mdmproxy started" log line.
 func StartMdmproxy(ctx context.Context, bin, dir string, e *Endpoints) (*Server, error) {
-	cfg := filepath.Join(dir, "mdmproxy.yaml")
-	if err := os.WriteFile(cfg, []byte(MdmproxyConfig(e, filepath.Join(dir, "mdmproxy-events.json"))), 0o644); err != nil {
+	cfg, err := writeConfig(dir, "mdmproxy.yaml", MdmproxyConfig(e, filepath.Join(dir, "mdmproxy-events.json")))
+	if err != nil {
 		return nil, err
 	}
 	return startMdmproxy(ctx, bin, cfg, filepath.Join(dir, "mdmproxy.log"))
+}
+
+// writeConfig writes an mdmproxy configuration into a directory of its own under dir, as in
+// a deployment (/etc/mdmproxy): mdmproxy watches the configuration's directory, and the logs
+// and events the suite writes next to it would wake that watch on every write.
+func writeConfig(dir, name, text string) (string, error) {
+	cdir := filepath.Join(dir, "mdmproxy-conf")
+	if err := os.MkdirAll(cdir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(cdir, name)
+	return path, os.WriteFile(path, []byte(text), 0o644)
 }
 
 // startMdmproxy starts `mdmproxy serve --config cfg` with its output to logPath.

@@ -50,11 +50,10 @@ func BigConfig(e *Endpoints, eventsPath string, n int) string {
 	return base[:i] + BigRules(n) + base[i:]
 }
 
-// WriteBigConfig writes BigConfig into dir and returns its path.
+// WriteBigConfig writes BigConfig into the configuration directory under dir (see
+// writeConfig) and returns its path.
 func WriteBigConfig(dir string, e *Endpoints, n int) (string, error) {
-	path := filepath.Join(dir, fmt.Sprintf("mdmproxy-%drules.yaml", n))
-	err := os.WriteFile(path, []byte(BigConfig(e, filepath.Join(dir, "mdmproxy-big-events.json"), n)), 0o644)
-	return path, err
+	return writeConfig(dir, fmt.Sprintf("mdmproxy-%drules.yaml", n), BigConfig(e, filepath.Join(dir, "mdmproxy-big-events.json"), n))
 }
 
 // ValidateTime is the wall time of `mdmproxy validate --config cfg`: a fresh process that

@@ -34,8 +34,8 @@ func TestBigConfigLoads(t *testing.T) {
 	if !strings.HasPrefix(cfg.Rules[2].Domains[0], "*.") || cfg.Rules[2].CIDRs[0].Bits() != 24 {
 		t.Errorf("first big rule: %+v", cfg.Rules[2])
 	}
-	if filepath.Dir(path) != dir {
-		t.Errorf("written to %s, not into %s", path, dir)
+	if filepath.Dir(filepath.Dir(path)) != dir || strings.Contains(BigConfig(e, "x", 1), filepath.Dir(path)) {
+		t.Errorf("written to %s, not into a directory of its own under %s", path, dir)
 	}
 }
 

@@ -2,12 +2,13 @@ package proxy
 
 import (
 	"bufio"
-	"github.com/mdmproxy/mdmproxy/events"
 	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mdmproxy/mdmproxy/events"
 )
 
 func TestValidRequestLine(t *testing.T) {

@@ -131,14 +131,21 @@ func connectTo(t *testing.T, proxyAddr, target string) net.Conn {
 	return c
 }
 
-// echoServer accepts connections and echoes until EOF, then closes its write side.
-func echoServer(t *testing.T) (port uint16) {
+// loopbackListener listens on a free loopback port until the test ends.
+func loopbackListener(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// echoServer accepts connections and echoes until EOF, then closes its write side.
+func echoServer(t *testing.T) (port uint16) {
+	t.Helper()
+	ln := loopbackListener(t)
 	go func() {
 		for {
 			c, err := ln.Accept()

@@ -93,11 +93,7 @@ func TestParkedTunnelTimesOut(t *testing.T) {
 
 func TestParkedHalfClosedTunnelIsReaped(t *testing.T) {
 	// An origin that reads to EOF and never answers nor closes.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := loopbackListener(t)
 	hold := make(chan struct{})
 	defer close(hold)
 	go func() {

@@ -129,11 +129,7 @@ func TestHalfCloseBothWays(t *testing.T) {
 
 func TestHalfClosedTunnelIsReaped(t *testing.T) {
 	// An origin that reads to EOF and then never answers nor closes.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := loopbackListener(t)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {

@@ -19,11 +19,7 @@ import (
 // the connection takes them, then closes.
 func bulkOrigin(t *testing.T, size int) uint16 {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := loopbackListener(t)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -128,11 +124,7 @@ func tcpPair(t *testing.T, ln net.Listener) (*net.TCPConn, *net.TCPConn) {
 // see) for the Control callback running arm; under -race this fails with a DATA RACE report.
 // The leak check below guards the consequence if that ordering ever changes.
 func TestParkRacesAbort(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := loopbackListener(t)
 	srv := &Server{}
 	srv.Update(&Settings{})
 	pk := srv.parker()
@@ -225,11 +217,7 @@ func TestStalledReaderHoldsPipe(t *testing.T) {
 // which reads t.pumps (two interface words each) while startPumps writes it. A torn read
 // (itab set, data nil) would call unpark on a nil *splicePump.
 func TestAbortRacesStart(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := loopbackListener(t)
 	srv := &Server{}
 	srv.Update(&Settings{})
 	for i := 0; i < 50; i++ {

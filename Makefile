@@ -34,7 +34,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTarget$$' -fuzztime=$(FUZZTIME) ./allowlist/
 	$(GO) test -run='^$$' -fuzz='^FuzzNormalizeName$$' -fuzztime=$(FUZZTIME) ./allowlist/
 	$(GO) test -run='^$$' -fuzz='^FuzzParsePortRange$$' -fuzztime=$(FUZZTIME) ./allowlist/
-	$(GO) test -run='^$$' -fuzz='^FuzzReadPlainHead$$' -fuzztime=$(FUZZTIME) ./proxy/
+	$(GO) test -run='^$$' -fuzz='^FuzzReadHead$$' -fuzztime=$(FUZZTIME) ./proxy/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./proxy/clienthello/
 	$(GO) test -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME) ./config/
 

@@ -4,11 +4,11 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
+	"time"
 )
 
-// sink is where an output's records end up. Every Write carries exactly one
-// complete record with its line terminator; transports that frame messages
-// (syslog, later) rely on that.
+// sink is where an output's records end up. Every Write carries whole
+// records, each with its line terminator.
 type sink struct {
 	w io.Writer
 	c io.Closer // nil for stdout and stderr, which the process keeps
@@ -122,12 +122,20 @@ func (o *output) drain() {
 		}
 		o.written.Add(n)
 		failing = false
+		// Let the next events gather: under load they then cost the data path no wake-up
+		// of this goroutine and leave in one write. A lone event is still written at once.
+		time.Sleep(batchLinger)
 	}
 	_, o.closeErr = o.closeSink()
 }
 
 // maxBatch bounds the bytes one write carries.
 const maxBatch = 64 << 10
+
+// batchLinger is how long the writer waits after a write before it looks at the queue again:
+// the most an event waits behind the one before it. At 2 ms a queue of 4,096 holds two
+// million events a second.
+const batchLinger = 2 * time.Millisecond
 
 // closeSink closes the sink unless someone already did; won says whether
 // this call closed it (and err is therefore meaningful).

@@ -65,7 +65,7 @@ func (s *Server) serveConn(c net.Conn) {
 	if string(head) != "CONNECT " {
 		// The whole head is read and checked here, under the same limits and with the same
 		// events as a CONNECT's, before the HTTP server parses it again from the copy.
-		head, err := ss.readPlainHead()
+		head, _, err := ss.readHead(true)
 		if err != nil {
 			ss.refuseHead(err)
 			return
@@ -77,59 +77,12 @@ func (s *Server) serveConn(c net.Conn) {
 		ss.br = nil // read through the bufferedConn now
 		return
 	}
-	req, err := http.ReadRequest(ss.br)
+	_, target, err := ss.readHead(false)
 	if err != nil {
 		ss.refuseHead(err)
 		return
 	}
-	ss.connect(req)
-}
-
-// errBadRequestLine is a request line that is not "METHOD TARGET HTTP/1.x".
-var errBadRequestLine = errors.New("malformed request line")
-
-// readPlainHead reads a non-CONNECT request head up to its empty line and returns a copy of
-// it. The session's limited reader bounds it by limits.max_header_bytes and the read deadline
-// by timeouts.header; the request line must be HTTP/1.x.
-func (ss *session) readPlainHead() ([]byte, error) {
-	var head []byte
-	for {
-		line, err := ss.br.ReadSlice('\n')
-		head = append(head, line...)
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if err != nil {
-			return head, err
-		}
-		if len(head) == len(line) { // the request line
-			if !validRequestLine(bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))) {
-				return head, errBadRequestLine
-			}
-			continue
-		}
-		if string(line) == "\r\n" || string(line) == "\n" {
-			return head, nil
-		}
-	}
-}
-
-// validRequestLine reports whether line is METHOD SP TARGET SP HTTP/1.x with a token method.
-func validRequestLine(line []byte) bool {
-	method, rest, ok := bytes.Cut(line, []byte(" "))
-	if !ok || len(method) == 0 {
-		return false
-	}
-	for _, c := range method {
-		if c < 'A' || c > 'Z' {
-			return false
-		}
-	}
-	target, proto, ok := bytes.Cut(rest, []byte(" "))
-	if !ok || len(target) == 0 {
-		return false
-	}
-	return string(proto) == "HTTP/1.1" || string(proto) == "HTTP/1.0"
+	ss.connect(target)
 }
 
 // refuseHead answers a request head that could not be read.

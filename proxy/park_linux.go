@@ -124,6 +124,7 @@ func (pk *parker) loop() {
 // park hands the pump to the parker and reports whether the calling goroutine should exit.
 // If parking fails the pump keeps its goroutine, as before.
 func (p *splicePump) park() bool {
+	p.t.keepAlive()
 	pk := p.t.srv.parker()
 	if pk == nil {
 		return false

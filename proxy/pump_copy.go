@@ -16,6 +16,7 @@ var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 // and byte counts as the splice pump.
 func copyPump(t *tunnel, src, dst net.Conn, count *atomic.Int64) {
 	defer t.pumpDone()
+	t.keepAlive() // this pump never parks, so it cannot wait for the tunnel to go quiet
 	bufp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bufp)
 	buf := *bufp

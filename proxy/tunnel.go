@@ -10,8 +10,9 @@ import (
 	"github.com/mdmproxy/mdmproxy/events"
 )
 
-// KeepAlive is set on both legs of every tunnel, by Listen at accept and by the dialer: it finds
-// dead peers of persistent tunnels, which have no idle time-out, within about two minutes.
+// KeepAlive is set on both legs of every tunnel that goes quiet: on the client's by Listen, at
+// accept, and on the origin's when a pump first parks (tunnel.keepAlive). It finds dead peers
+// of persistent tunnels, which have no idle time-out, within about two minutes.
 var KeepAlive = net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4}
 
 // Listen opens a proxy listener whose connections have KeepAlive. The options are set once, on
@@ -36,6 +37,7 @@ type tunnel struct {
 	lastActive   atomic.Int64 // unix nanoseconds of the last byte moved either way
 	halfClosedAt atomic.Int64 // unix nanoseconds when the first side finished sending; 0 before
 	pumpsDone    atomic.Int32
+	keptAlive    atomic.Bool            // keepAlive has run
 	endReason    atomic.Pointer[string] // the first reason to end wins
 	pumps        [2]parkable            // the splice pumps, which abort must finish when parked
 }
@@ -65,6 +67,18 @@ func (t *tunnel) start() bool {
 }
 
 func (t *tunnel) touch() { t.lastActive.Store(time.Now().UnixNano()) }
+
+// keepAlive turns on KeepAlive for the origin's connection, once, when the tunnel first goes
+// quiet. Keepalive probes only after KeepAlive.Idle of silence, so a tunnel that never parks
+// loses nothing by not having it, and the short tunnels are spared four system calls each.
+func (t *tunnel) keepAlive() {
+	if !t.keptAlive.CompareAndSwap(false, true) {
+		return
+	}
+	if tc, ok := t.origin.(*net.TCPConn); ok {
+		tc.SetKeepAliveConfig(KeepAlive)
+	}
+}
 
 // readDeadline is when a pump waiting for bytes should give up and look at the clock: the idle
 // time-out (none for persistent tunnels), or the half-close time-out once one side finished.

@@ -16,7 +16,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -119,7 +118,7 @@ func run(mode, kind string, dur time.Duration, conc, mib, n, pings int, pingGap 
 	defer evlog.Close()
 	srv := &proxy.Server{Events: evlog}
 	srv.Update(set)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := proxy.Listen(context.Background(), "tcp", "127.0.0.1:0") // as serve listens: keepalive set once, on the listener
 	if err != nil {
 		return err
 	}
@@ -152,6 +151,9 @@ func run(mode, kind string, dur time.Duration, conc, mib, n, pings int, pingGap 
 		}
 		var ru0 syscall.Rusage
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		var ms0 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		conns0 := srv.Metrics().Connections.Load()
 		t0 := time.Now()
 		pprof.StartCPUProfile(f)
 		for lines.Scan() {
@@ -159,6 +161,12 @@ func run(mode, kind string, dur time.Duration, conc, mib, n, pings int, pingGap 
 		}
 		pprof.StopCPUProfile()
 		f.Close()
+		var ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms1)
+		if n := srv.Metrics().Connections.Load() - conns0; n > 0 {
+			fmt.Printf("proxy: %.1f allocations and %.0f bytes allocated per connection (%d connections, exact: runtime.MemStats)\n",
+				float64(ms1.Mallocs-ms0.Mallocs)/float64(n), float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(n), n)
+		}
 		runtime.GC() // the allocation profile is as of the last collection
 		if af, err := os.Create(filepath.Join(out, "allocs.prof")); err == nil {
 			pprof.Lookup("allocs").WriteTo(af, 0) // every allocation since the start: read with -sample_index=alloc_space

@@ -667,6 +667,9 @@ func (r *Report) Markdown() string {
 	if r.has("haproxy") {
 		b.WriteString("- **HAProxy**: `haproxy -db`, `mode tcp`, `option splice-request` and `splice-response` (splice always; `splice-auto` spliced less and cost more CPU per GB here), one frontend port per origin. It reads no CONNECT and no ClientHello: the reference for what forwarding alone costs, not a competitor.\n")
 	}
+	if r.has("gorelay") {
+		b.WriteString("- **Go CONNECT relay**: `benchrun relay` (bench/relay.go), the least a Go CONNECT proxy does: it reads the CONNECT head, dials, answers 200 and copies each direction through a pooled 32 KiB buffer on a goroutine of its own. No policy, no ClientHello, no events, no time-outs, no parking, and no splice (for short flights a buffer costs less). The reference for what the CONNECT exchange and Go's runtime cost without any of mdmproxy's work; not measured idle, which it is not built for.\n")
+	}
 	for _, n := range r.Notes {
 		b.WriteString("- " + n + "\n")
 	}
@@ -695,7 +698,7 @@ func (r *Report) Markdown() string {
 		b.WriteString("CPU profiles of mdmproxy taken in this run through its `/debug/pprof/profile`, after the measured rounds so that " +
 			"the profiler slows none of them. Go charges a thread's time in the kernel to the function that made the system call, " +
 			"so the first line is the kernel's share: moving bytes between sockets, opening and closing connections, epoll. " +
-			"That work is the same for any relay (see the kernel shares of all three proxies in the results table), and on " +
+			"That work is the same for any relay (see the kernel shares of all the proxies in the results table), and on " +
 			"loopback the client and the origin pay it again on the same two cores.\n\n")
 		b.WriteString(t)
 	}

@@ -6,6 +6,7 @@
 //	benchrun [flags]          the benchmark (see -h)
 //	benchrun -soak [flags]    idle tunnels through mdmproxy for -soak-duration, sampled
 //	benchrun origin CERT KEY  the origin process (started by benchrun itself)
+//	benchrun relay            the reference Go CONNECT relay (started by benchrun itself)
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +28,7 @@ import (
 
 type options struct {
 	mdmproxy, squid, haproxy, goBin, repo, out, work string
+	relay                                            bool
 	keep, micro                                      bool
 	rounds, idleRounds, bulkRounds                   int
 	bulkMiB                                          int
@@ -47,13 +50,19 @@ type options struct {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "origin" {
-		os.Exit(bench.RunOrigin(os.Args[2:]))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "origin":
+			os.Exit(bench.RunOrigin(os.Args[2:]))
+		case "relay":
+			os.Exit(bench.RunRelay(os.Args[2:]))
+		}
 	}
 	var o options
 	flag.StringVar(&o.mdmproxy, "mdmproxy", "bin/mdmproxy", "the mdmproxy binary")
 	flag.StringVar(&o.squid, "squid", "squid", "the squid binary (built with OpenSSL: Debian's squid-openssl); empty: no Squid")
 	flag.StringVar(&o.haproxy, "haproxy", "haproxy", "the haproxy binary; empty: no HAProxy")
+	flag.BoolVar(&o.relay, "relay", true, "measure the reference Go CONNECT relay too (bulk and set-up)")
 	flag.StringVar(&o.goBin, "go", "go", "the go command, for the micro-benchmarks and the version")
 	flag.StringVar(&o.repo, "repo", ".", "the repository's root")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "the report to write (relative to -repo); empty: print only")
@@ -174,7 +183,7 @@ func run(ctx context.Context, o *options) error {
 
 // proxies holds the running servers; a nil one is not running.
 type proxies struct {
-	mdm, squid, haproxy *bench.Server
+	mdm, squid, haproxy, relay *bench.Server
 }
 
 // set records the server started for the proxy named n.
@@ -186,6 +195,8 @@ func (p *proxies) set(n string, s *bench.Server) {
 		p.squid = s
 	case "haproxy":
 		p.haproxy = s
+	case "gorelay":
+		p.relay = s
 	}
 }
 
@@ -193,6 +204,7 @@ func (p *proxies) stop() {
 	p.mdm.Stop()
 	p.squid.Stop()
 	p.haproxy.Stop()
+	p.relay.Stop()
 	*p = proxies{}
 }
 
@@ -206,6 +218,12 @@ func startProxy(ctx context.Context, o *options, name, work string, ep *bench.En
 		return bench.StartSquid(sctx, o.squid, work, ep, maxFDs)
 	case "haproxy":
 		return bench.StartHAProxy(sctx, o.haproxy, work, ep, maxFDs)
+	case "gorelay":
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		return bench.StartRelay(sctx, self, work)
 	}
 	return nil, fmt.Errorf("unknown proxy %q", name)
 }
@@ -231,6 +249,8 @@ func targets(names []string, p *proxies, ep *bench.Endpoints) map[string]*bench.
 		case "haproxy":
 			ts[n] = bench.Forwarder(n, "HAProxy tcp+splice (reference)", func() string { return p.haproxy.PlainAddr },
 				func() string { return p.haproxy.TLSAddr }, pidOf(&p.haproxy))
+		case "gorelay":
+			ts[n] = bench.ConnectProxy(n, "Go CONNECT relay (reference)", func() string { return p.relay.Addr }, ep, pidOf(&p.relay))
 		}
 	}
 	return ts
@@ -279,6 +299,12 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 	}
 	if haproxyBin != "" {
 		proxyNames = append(proxyNames, "haproxy")
+	}
+	// The relay is a floor for set-up and a point of comparison for bulk; idle it is not
+	// built for (a goroutine and a buffer per direction and no parking), so it sits that out.
+	idleNames := slices.Clone(proxyNames)
+	if o.relay {
+		proxyNames = append(proxyNames, "gorelay")
 	}
 	all := append([]string{"direct"}, proxyNames...)
 	rep.Targets = append(rep.Targets, bench.TargetInfo{Name: "direct", Label: "direct"})
@@ -402,7 +428,7 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 
 	if want["idle"] {
 		for r := range rep.Params.IdleRounds {
-			for _, n := range rotate(proxyNames, r) {
+			for _, n := range rotate(idleNames, r) {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}

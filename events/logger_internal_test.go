@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -277,5 +278,46 @@ func TestQueuedRecordsLeaveInOneWrite(t *testing.T) {
 	g.mu.Unlock()
 	if writes != 2 {
 		t.Errorf("%d writes, want 2 (one stuck, then the five queued together)", writes)
+	}
+}
+
+// TestWriterPausesOnlyWhenTheQueueIsEmpty: the writer pauses (batchLinger) after a write only
+// when the queue is empty. Records queued beyond one write's maxBatch leave in back-to-back
+// writes; a pause between them would cap an output's rate and drop events under a burst.
+func TestWriterPausesOnlyWhenTheQueueIsEmpty(t *testing.T) {
+	var pausesWithQueued atomic.Int32
+	var out *output
+	lingerSleep = func(time.Duration) {
+		if len(out.queue) > 0 {
+			pausesWithQueued.Add(1)
+		}
+	}
+	defer func() { lingerSleep = time.Sleep }()
+	g := newGateWriter()
+	l := testLogger(t, Config{}, g)
+	out = l.outputs[0]
+	l.Emit(&Event{Action: ActionDeny, Reason: "first"})
+	<-g.entered // stuck in the first write
+	// About 3 maxBatch worth of records, all queued behind the stuck write.
+	pad := strings.Repeat("x", 1000)
+	const n = 3 * maxBatch / 1000
+	for i := range n {
+		l.Emit(&Event{Action: ActionDeny, Reason: "r" + strconv.Itoa(i), DestDomain: pad})
+	}
+	close(g.release)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(g.lines()); got != n+1 {
+		t.Fatalf("%d lines written, want %d", got, n+1)
+	}
+	g.mu.Lock()
+	writes := g.writes
+	g.mu.Unlock()
+	if writes < 4 {
+		t.Fatalf("%d writes for %d KiB: the records should need several maxBatch writes", writes, (n*1000)>>10)
+	}
+	if p := pausesWithQueued.Load(); p != 0 {
+		t.Errorf("the writer paused %d times with records still queued", p)
 	}
 }

@@ -34,7 +34,7 @@ func (ss *session) connect(rawTarget string) {
 	}
 	target, err := allowlist.ParseTarget(rawTarget)
 	if err != nil {
-		ev.DestDomain = rawTarget
+		ev.DestDomain = rawTarget[:min(len(rawTarget), maxLoggedTarget)]
 		ss.refuse(ev, http.StatusBadRequest, reasonBadTarget, err.Error())
 		return
 	}
@@ -210,6 +210,10 @@ func actionOf(a allowlist.Action) events.Action {
 	}
 	return events.ActionDeny
 }
+
+// maxLoggedTarget bounds the unparsable CONNECT target an event repeats: a head may be up to
+// limits.max_header_bytes long, and a name up to 253 bytes.
+const maxLoggedTarget = 512
 
 // dial tries the allowed addresses in order until one answers, all within ctx.
 func (ss *session) dial(ctx context.Context, addrs []netip.Addr, port uint16) (net.Conn, netip.Addr, error) {

@@ -20,11 +20,14 @@ var (
 //
 // It returns the request target, and when keep is set a copy of the whole head, which the
 // plain-HTTP server parses again. A CONNECT needs only the target, so its head is not copied.
+// Every line is checked whole: one longer than the reader's buffer is gathered first (in the
+// kept head, or in a buffer of its own), so where the buffer splits it cannot matter.
 func (ss *session) readHead(keep bool) (head []byte, target string, err error) {
 	var (
-		first     []byte // the request line, gathered only when it is longer than the buffer
-		inRequest = true // still reading the request line
-		continued = false
+		long      []byte // without keep: a line longer than the buffer, gathered
+		partial   bool   // the current line came in more than one chunk so far
+		lineStart int    // with keep: where the current line starts in head
+		inRequest = true // the current line is the request line
 	)
 	for {
 		chunk, err := ss.br.ReadSlice('\n')
@@ -34,45 +37,46 @@ func (ss *session) readHead(keep bool) (head []byte, target string, err error) {
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return head, "", err
 		}
-		whole := err == nil // the chunk ends its line
+		line := chunk
+		if keep {
+			line = head[lineStart:]
+		} else if err != nil || partial {
+			long = append(long, chunk...)
+			line = long
+		}
+		if err != nil { // the buffer is full and the line goes on
+			partial = true
+			continue
+		}
+		partial, long, lineStart = false, long[:0], len(head)
+		line = trimEOL(line)
 		if inRequest {
-			line := chunk
-			if !whole || first != nil { // a line longer than the buffer: gather it
-				first = append(first, chunk...)
-				line = first
-			}
-			if !whole {
-				continue
-			}
-			t, ok := parseRequestLine(trimEOL(line))
+			t, ok := parseRequestLine(line)
 			if !ok {
 				return head, "", errBadRequestLine
 			}
 			target, inRequest = string(t), false
 			continue
 		}
-		line := trimEOL(chunk)
-		if !whole {
-			// A chunk of a line longer than the buffer; it may end between "\r" and "\n".
-			line = bytes.TrimSuffix(chunk, []byte("\r"))
-		}
-		switch {
-		case continued:
-			if !validHeaderValue(line) {
-				return head, "", errBadHeaderLine
-			}
-		case len(line) == 0 && whole:
+		if len(line) == 0 {
 			return head, target, nil // the empty line that ends the head
-		case line[0] == ' ' || line[0] == '\t':
-			return head, "", errHeaderFolding
-		default:
-			name, value, ok := bytes.Cut(line, []byte(":"))
-			if !ok || !validToken(name) || !validHeaderValue(value) {
-				return head, "", errBadHeaderLine
-			}
 		}
-		continued = !whole
+		if err := checkHeaderLine(line); err != nil {
+			return head, "", err
+		}
 	}
+}
+
+// checkHeaderLine checks one header line, without its line end.
+func checkHeaderLine(line []byte) error {
+	if line[0] == ' ' || line[0] == '\t' {
+		return errHeaderFolding
+	}
+	name, value, ok := bytes.Cut(line, []byte(":"))
+	if !ok || !validToken(name) || !validHeaderValue(value) {
+		return errBadHeaderLine
+	}
+	return nil
 }
 
 // trimEOL removes the line's "\n" or "\r\n".

@@ -34,9 +34,14 @@ func TestValidRequestLine(t *testing.T) {
 // readHeadOf runs readHead over input with a head limit of max bytes and a 4 KiB reader, as a
 // session has.
 func readHeadOf(input string, max int, keep bool) ([]byte, string, error, *session) {
+	return readHeadBuf(input, max, keep, 4096)
+}
+
+// readHeadBuf is readHeadOf with a reader of bufSize bytes.
+func readHeadBuf(input string, max int, keep bool, bufSize int) ([]byte, string, error, *session) {
 	ss := &session{set: &Settings{Limits: Limits{MaxHeaderBytes: max}}}
 	ss.lr = io.LimitedReader{R: strings.NewReader(input), N: int64(max)}
-	ss.br = bufio.NewReaderSize(&ss.lr, 4096)
+	ss.br = bufio.NewReaderSize(&ss.lr, bufSize)
 	head, target, err := ss.readHead(keep)
 	return head, target, err, ss
 }
@@ -47,6 +52,9 @@ func TestReadHead(t *testing.T) {
 	longLine := "GET " + longTarget + " HTTP/1.1\r\n\r\n"
 	// A header line of 4097 bytes: the reader's 4096-byte chunk ends between its "\r" and "\n".
 	splitCRLF := "GET / HTTP/1.1\r\n" + "X: " + strings.Repeat("b", 4096-len("X: ")-1) + "\r\n\r\n"
+	// The same, but the "\r" is a bare one: the byte after it is not "\n".
+	splitBareCR := "GET / HTTP/1.1\r\n" + "X: " + strings.Repeat("b", 4096-len("X: ")-1) + "\rb\r\n\r\n"
+	longName := "CONNECT a:443 HTTP/1.1\r\n" + strings.Repeat("N", 5000) + ": v\r\n\r\n"
 	for _, tt := range []struct {
 		name, in   string
 		max        int
@@ -62,6 +70,8 @@ func TestReadHead(t *testing.T) {
 		{"header line longer than the buffer", long, 16 << 10, "/", nil, false},
 		{"request line longer than the buffer", longLine, 16 << 10, longTarget, nil, false},
 		{"line split between CR and LF", splitCRLF, 16 << 10, "/", nil, false},
+		{"header name longer than the buffer", longName, 16 << 10, "a:443", nil, false},
+		{"bare CR where the buffer splits", splitBareCR, 16 << 10, "", errBadHeaderLine, false},
 		{"over the limit", long, 4096, "", nil, true},
 		{"bad request line", "HELLO\r\n\r\n", 1024, "", errBadRequestLine, false},
 		{"long bad request line", "GET " + longTarget + " HTTP/9\r\n\r\n", 16 << 10, "", errBadRequestLine, false},
@@ -102,7 +112,9 @@ func TestReadHead(t *testing.T) {
 }
 
 // FuzzReadHead checks that readHead stays within its limit, returns a head that ends a head,
-// and never accepts a CONNECT that Go's own HTTP parser reads with a different target.
+// gives the same answer whatever its reader's buffer size (16 bytes puts the long-line paths
+// under the fuzzer) and whether it keeps the head, and never accepts a CONNECT that Go's own
+// HTTP parser reads with a different target.
 func FuzzReadHead(f *testing.F) {
 	f.Add("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	f.Add("GET http://x/ HTTP/1.0\n\n")
@@ -113,6 +125,12 @@ func FuzzReadHead(f *testing.F) {
 		head, target, err, _ := readHeadOf(in, 2048, true)
 		if len(head) > 2048 {
 			t.Fatalf("head of %d bytes past a 2048-byte limit", len(head))
+		}
+		for _, keep := range []bool{true, false} {
+			h16, t16, err16, _ := readHeadBuf(in, 2048, keep, 16)
+			if (err == nil) != (err16 == nil) || t16 != target || (keep && string(h16) != string(head)) {
+				t.Fatalf("16-byte reader, keep %v: %q, %q, %v; 4 KiB reader: %q, %q, %v", keep, h16, t16, err16, head, target, err)
+			}
 		}
 		if err != nil {
 			return

@@ -8,6 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// keepAliveInherited reports whether accepted sockets carry KeepAlive from the listener: on
+// Linux they do (TestListenKeepAliveIsInherited).
+const keepAliveInherited = true
+
 // setKeepAlive sets KeepAlive on a socket before it listens; accepted sockets inherit it.
 func setKeepAlive(network, address string, c syscall.RawConn) error {
 	var err error

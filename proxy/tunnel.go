@@ -11,7 +11,8 @@ import (
 )
 
 // KeepAlive is set on both legs of every tunnel that goes quiet: on the client's by Listen, at
-// accept, and on the origin's when a pump first parks (tunnel.keepAlive). It finds dead peers
+// accept (on Linux; elsewhere with the origin's), and on the origin's when a pump first parks
+// or a copy pump starts (tunnel.keepAlive). It finds dead peers
 // of persistent tunnels, which have no idle time-out, within about two minutes.
 var KeepAlive = net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4}
 
@@ -68,14 +69,18 @@ func (t *tunnel) start() bool {
 
 func (t *tunnel) touch() { t.lastActive.Store(time.Now().UnixNano()) }
 
-// keepAlive turns on KeepAlive for the origin's connection, once, when the tunnel first goes
-// quiet. Keepalive probes only after KeepAlive.Idle of silence, so a tunnel that never parks
-// loses nothing by not having it, and the short tunnels are spared four system calls each.
+// keepAlive turns on KeepAlive for the origin's connection (and the client's, where it was not
+// inherited from the listener), once, when the tunnel first goes quiet. Keepalive probes only
+// after KeepAlive.Idle of silence, so a tunnel that never parks loses nothing by not having it,
+// and the short tunnels are spared four system calls each.
 func (t *tunnel) keepAlive() {
 	if !t.keptAlive.CompareAndSwap(false, true) {
 		return
 	}
 	if tc, ok := t.origin.(*net.TCPConn); ok {
+		tc.SetKeepAliveConfig(KeepAlive)
+	}
+	if tc, ok := t.client.(*net.TCPConn); ok && !keepAliveInherited {
 		tc.SetKeepAliveConfig(KeepAlive)
 	}
 }

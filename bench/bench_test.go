@@ -133,9 +133,16 @@ func TestMarkdownKeepsDesignSection(t *testing.T) {
 func TestOriginProtocol(t *testing.T) {
 	e, stop := startTestOrigin(t)
 	defer stop()
+	roundTrips(t, Direct(e), e)
+}
+
+// roundTrips opens a session of each kind through tgt and does a ping, a 3 MB fetch and
+// another ping on it.
+func roundTrips(t *testing.T, tgt *Target, e *Endpoints) {
+	t.Helper()
 	for _, k := range []Kind{Plain, TLS} {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		s, err := OpenSession(ctx, Direct(e), e, k)
+		s, err := OpenSession(ctx, tgt, e, k)
 		cancel()
 		if err != nil {
 			t.Fatalf("%s: %v", k, err)
@@ -153,8 +160,8 @@ func TestOriginProtocol(t *testing.T) {
 	}
 }
 
-// TestConnectClientAndRelay checks the CONNECT client against the reference relay: a round
-// trip and a 3 MB fetch on each kind, and a 400 for a request that is not a CONNECT.
+// TestConnectClientAndRelay checks the CONNECT client against the reference relay: round trips
+// and a 3 MB fetch on each kind, and a 400 for a request that is not a CONNECT.
 func TestConnectClientAndRelay(t *testing.T) {
 	e, stop := startTestOrigin(t)
 	defer stop()
@@ -165,21 +172,7 @@ func TestConnectClientAndRelay(t *testing.T) {
 	defer ln.Close()
 	go ServeRelay(ln)
 	tgt := ConnectProxy("test", "test", func() string { return ln.Addr().String() }, e, func() int { return 0 })
-	for _, k := range []Kind{Plain, TLS} {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		s, err := OpenSession(ctx, tgt, e, k)
-		cancel()
-		if err != nil {
-			t.Fatalf("%s: %v", k, err)
-		}
-		if err := s.Ping(time.Now().Add(20 * time.Second)); err != nil {
-			t.Fatalf("%s ping: %v", k, err)
-		}
-		if err := s.Fetch(3<<20+5, make([]byte, 64<<10)); err != nil {
-			t.Fatalf("%s fetch: %v", k, err)
-		}
-		s.Close()
-	}
+	roundTrips(t, tgt, e)
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -491,27 +491,38 @@ func StartOrigin(ctx context.Context, self, dir string, pki *PKI) (*Proc, *Endpo
 	if err != nil {
 		return nil, nil, err
 	}
+	a, err := startLines(ctx, p, "plain ", "tls ")
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, &Endpoints{PlainAddr: a[0], TLSAddr: a[1], PKI: pki}, nil
+}
+
+// startLines waits until p's log has a line starting with each prefix and returns the rest of
+// each; it stops p if p exits first or ctx ends.
+func startLines(ctx context.Context, p *Proc, prefixes ...string) ([]string, error) {
 	for {
 		b, _ := os.ReadFile(p.LogPath)
-		var plain, tlsA string
+		found := make([]string, len(prefixes))
+		n := 0
 		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "plain "); ok {
-				plain = v
-			}
-			if v, ok := strings.CutPrefix(l, "tls "); ok {
-				tlsA = v
+			for i, pre := range prefixes {
+				if v, ok := strings.CutPrefix(l, pre); ok && found[i] == "" {
+					found[i] = v
+					n++
+				}
 			}
 		}
-		if plain != "" && tlsA != "" {
-			return p, &Endpoints{PlainAddr: plain, TLSAddr: tlsA, PKI: pki}, nil
+		if n == len(prefixes) {
+			return found, nil
 		}
 		if p.Exited() {
-			return nil, nil, fmt.Errorf("origin exited at start:\n%s", p.Tail())
+			return nil, fmt.Errorf("%s exited at start:\n%s", p.Name, p.Tail())
 		}
 		select {
 		case <-ctx.Done():
 			p.Stop(time.Second)
-			return nil, nil, errors.New("origin did not start")
+			return nil, fmt.Errorf("%s did not start", p.Name)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

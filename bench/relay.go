@@ -15,7 +15,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 )
 
 // The reference CONNECT relay: the least a Go CONNECT proxy does, so that the report can show
@@ -140,21 +139,9 @@ func StartRelay(ctx context.Context, self, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	for {
-		b, _ := os.ReadFile(p.LogPath)
-		for _, l := range strings.Split(string(b), "\n") {
-			if a, ok := strings.CutPrefix(l, "listen "); ok {
-				return &Server{Proc: p, Addr: a}, nil
-			}
-		}
-		if p.Exited() {
-			return nil, fmt.Errorf("relay exited at start:\n%s", p.Tail())
-		}
-		select {
-		case <-ctx.Done():
-			p.Stop(time.Second)
-			return nil, errors.New("relay did not start")
-		case <-time.After(10 * time.Millisecond):
-		}
+	a, err := startLines(ctx, p, "listen ")
+	if err != nil {
+		return nil, err
 	}
+	return &Server{Proc: p, Addr: a[0]}, nil
 }

@@ -12,8 +12,8 @@ import (
 
 // KeepAlive is set on both legs of every tunnel that goes quiet: on the client's by Listen, at
 // accept (on Linux; elsewhere with the origin's), and on the origin's when a pump first parks
-// or a copy pump starts (tunnel.keepAlive). It finds dead peers
-// of persistent tunnels, which have no idle time-out, within about two minutes.
+// or a copy pump starts (tunnel.keepAlive). It finds dead peers of persistent tunnels, which
+// have no idle time-out, within about two minutes.
 var KeepAlive = net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4}
 
 // Listen opens a proxy listener whose connections have KeepAlive. The options are set once, on

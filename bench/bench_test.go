@@ -237,3 +237,42 @@ func TestSoakSection(t *testing.T) {
 		t.Error("soak into an empty file")
 	}
 }
+
+func TestMedianCIBracketsTheMedian(t *testing.T) {
+	vs := []float64{310, 290, 305, 330, 298, 301, 315}
+	lo, hi := MedianCI(vs)
+	m := Median(vs)
+	if !(lo <= m && m <= hi) || lo < 290 || hi > 330 || lo == hi {
+		t.Fatalf("CI [%v, %v] for median %v of %v", lo, hi, m, vs)
+	}
+	if lo2, hi2 := MedianCI(vs); lo2 != lo || hi2 != hi {
+		t.Fatalf("not reproducible: [%v, %v] then [%v, %v]", lo, hi, lo2, hi2)
+	}
+	if lo, hi := MedianCI([]float64{4, 2}); lo != 2 || hi != 4 {
+		t.Fatalf("two values: [%v, %v], want their range", lo, hi)
+	}
+}
+
+func TestSetupCPUChecksAndTable(t *testing.T) {
+	r := sampleReport()
+	for _, v := range []float64{0.80, 0.84, 0.78} {
+		r.Results.Add(CPUSetupVs("squid"), "mdmproxy", v)
+		r.Results.Add(CPUSetupVs("gorelay"), "mdmproxy", v*1.6)
+		r.Results.Add(MCPUSetup, "mdmproxy", 250*v)
+		r.Results.Add(MCPUSetup, "squid", 250)
+	}
+	got := map[string]string{}
+	for _, c := range r.Checks() {
+		got[c.What] = c.Status
+	}
+	if s := got["Proxy CPU per tunnel set up vs Squid peek-and-splice's (issue #17)"]; s != "met" {
+		t.Errorf("vs Squid at 0.80×: %q", s)
+	}
+	if s := got["Proxy CPU per tunnel set up vs the bare Go CONNECT relay's (issue #17)"]; s != "**MISSED**" {
+		t.Errorf("vs relay at 1.28×: %q", s)
+	}
+	tab := r.SetupCPUTable()
+	if !strings.Contains(tab, "| Squid | 250 |") || !strings.Contains(tab, "| Squid | 0.80× |") {
+		t.Errorf("table:\n%s", tab)
+	}
+}

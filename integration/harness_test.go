@@ -81,6 +81,7 @@ type Proxy struct {
 	stderr   syncBuffer
 	done     chan struct{} // closed when the process has exited
 	exitCode int           // valid once done is closed
+	env      []string      // added to the child's environment
 }
 
 // renderConfig is c as the YAML file the proxy reads, its events going to eventsPath.
@@ -147,7 +148,7 @@ func childEnv() []string {
 func (p *Proxy) start(t *testing.T, args ...string) {
 	t.Helper()
 	p.cmd = exec.Command(binPath, args...)
-	p.cmd.Env = childEnv()
+	p.cmd.Env = append(childEnv(), p.env...)
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
 	p.done = make(chan struct{})

@@ -33,6 +33,7 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mdmproxy serve: unexpected argument %q\n", fs.Arg(0))
 		return exitInvalid
 	}
+	applyTimerSlack() // may exec the binary again: before anything is opened
 	flags := map[string]string{}
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {

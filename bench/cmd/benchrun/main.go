@@ -69,7 +69,7 @@ func main() {
 	flag.StringVar(&o.work, "work", "", "work directory for configurations and logs (default: a new temporary one)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.BoolVar(&o.micro, "micro", true, "run the Go micro-benchmarks")
-	flag.IntVar(&o.rounds, "rounds", 5, "interleaved rounds of the set-up test")
+	flag.IntVar(&o.rounds, "rounds", 8, "interleaved rounds of the set-up test (paired per-round CPU ratios need several for a useful confidence interval)")
 	flag.IntVar(&o.idleRounds, "idle-rounds", 3, "rounds of the idle test (0: -rounds)")
 	flag.IntVar(&o.bulkRounds, "bulk-rounds", 5, "rounds of the bulk tests (short runs: more rounds; 0: -rounds)")
 	flag.IntVar(&o.bulkMiB, "bulk-mib", 256, "MiB per bulk run (through one tunnel; split across tunnels for -bulk-tunnels)")
@@ -396,6 +396,7 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 	if want["setup"] {
 		for r := range o.rounds {
 			var line []string
+			cpu := map[string]float64{} // this round's proxy CPU per tunnel, by target
 			for _, n := range rotate(all, r) {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -412,12 +413,14 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 				res.Add(bench.MSetupP99, n, ms(sr.P99))
 				if n != "direct" {
 					res.Add(bench.MCPUSetup, n, sr.CPUPerTunnel())
+					cpu[n] = sr.CPUPerTunnel()
 					if !math.IsNaN(sr.Kernel) {
 						res.Add(bench.MKernelSetup, n, 100*sr.Kernel)
 					}
 				}
 				line = append(line, fmt.Sprintf("%s %.0f/s p50 %.2f p99 %.2f ms cpu %.0f µs", n, sr.Rate(), ms(sr.P50), ms(sr.P99), sr.CPUPerTunnel()))
 			}
+			pairCPU(res, cpu)
 			logf("round %d set-up: %s", r+1, strings.Join(line, ", "))
 		}
 	}
@@ -504,4 +507,19 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 func squidHasSSL(bin string) bool {
 	out, _ := exec.Command(bin, "-v").CombinedOutput()
 	return strings.Contains(string(out), "--with-openssl")
+}
+
+// pairCPU records, for one set-up round, mdmproxy's CPU per tunnel as a ratio to each other
+// proxy's in the same round: pairing within a round cancels the machine's drift between rounds,
+// which on a shared VM is larger than the differences being measured.
+func pairCPU(res *bench.Results, cpu map[string]float64) {
+	m, ok := cpu["mdmproxy"]
+	if !ok {
+		return
+	}
+	for other, v := range cpu {
+		if other != "mdmproxy" && v > 0 {
+			res.Add(bench.CPUSetupVs(other), "mdmproxy", m/v)
+		}
+	}
 }

@@ -41,6 +41,8 @@ type Config struct {
 
 	// Observer is observer.name; "" means os.Hostname().
 	Observer string
+	// Version is observer.version, mdmproxy's version; "" leaves it out.
+	Version string
 	// QueueSize is the number of events each output buffers while its
 	// writer is busy; 0 means 4096. Beyond it events are dropped and counted.
 	QueueSize int
@@ -157,7 +159,7 @@ func (cfg Config) plan() (plan, error) {
 		if op.format == "" {
 			op.format = FormatJSON
 		}
-		if _, err := NewEncoder(op.format, ""); err != nil {
+		if _, err := NewEncoder(op.format, Observer{}); err != nil {
 			bad(op.key+".format", err)
 		}
 		if oc.Level != "" {

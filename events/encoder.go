@@ -19,12 +19,18 @@ const (
 	FormatSquid = "squid"
 )
 
+// Observer is who writes the events: observer.name and observer.version.
+type Observer struct {
+	Name    string // host name
+	Version string // mdmproxy's version
+}
+
 // NewEncoder returns the encoder for a configured format; "" means json.
-// observer is written as observer.name. Adding a format is one case here.
-func NewEncoder(format, observer string) (Encoder, error) {
+// Adding a format is one case here.
+func NewEncoder(format string, obs Observer) (Encoder, error) {
 	switch format {
 	case FormatJSON, "":
-		return NewJSONEncoder(observer), nil
+		return newJSONEncoder(obs), nil
 	case FormatCEF, FormatLEEF, FormatSquid:
 		// Part of the configuration schema from the first release, so that
 		// a file written for a later release fails loudly instead of being

@@ -20,6 +20,9 @@ const (
 	ActionDeny Action = "deny"
 	// ActionEnd: a tunnel or request ended; carries duration and byte counts.
 	ActionEnd Action = "end"
+	// ActionDropped: an output's report, once it writes again, of how many
+	// events it lost (Dropped) while its collector was away or its queue full.
+	ActionDropped Action = "dropped"
 )
 
 // ECS event.outcome values.
@@ -64,12 +67,134 @@ type Event struct {
 	// DestBytes what the destination sent (destination.bytes).
 	SourceBytes int64
 	DestBytes   int64
+
+	// StatusCode is the HTTP status the client was answered with:
+	// http.response.status_code. Plain HTTP requests carry the origin's (or
+	// the upstream's) status; CONNECT refusals the proxy's own (403, 502,
+	// 504). 0 leaves it out.
+	StatusCode int
+
+	// RawTarget is the client's target text when it could not be parsed
+	// into a name or an address (mdmproxy.target.raw), cut to a bounded
+	// length by the caller. destination.domain never holds such text: a
+	// DestDomain that is not a normalised name is written here instead.
+	RawTarget string
+
+	// EnforceAction and EnforceReason are set in report mode when enforce
+	// would have decided otherwise (mdmproxy.enforce.action, .reason):
+	// Action then says what was done (the flow was let through), these
+	// what enforce would have done.
+	EnforceAction Action
+	EnforceReason string
+
+	// Balancer is the peer that sent a trusted PROXY protocol header, the
+	// load balancer (mdmproxy.balancer.ip, .port); SourceIP and SourcePort
+	// are then the client the header named.
+	Balancer netip.AddrPort
+
+	// Intercepted marks a flow taken by the transparent listener rather
+	// than asked for with CONNECT or a proxy request (mdmproxy.intercepted).
+	Intercepted bool
+
+	// Upstream is the upstream proxy the flow was handed to, HOST:PORT,
+	// never with credentials (mdmproxy.upstream).
+	Upstream string
+
+	// Count, FirstTime and LastTime describe an aggregated denial: Count
+	// identical denials (same client, target and reason) between FirstTime
+	// and LastTime (mdmproxy.aggregate.count, .first, .last). The logger
+	// sets them when log.aggregate is on; Count 0 or 1 is a single event.
+	Count     int
+	FirstTime time.Time
+	LastTime  time.Time
+
+	// Dropped is set on the report an output writes when it is back after
+	// losing events (ActionDropped): how many it lost (mdmproxy.dropped).
+	Dropped uint64
 }
+
+// Connection states (mdmproxy.state): one field whose single value tells an
+// established flow from one that was allowed but never established.
+const (
+	// StateEstablished: allowed, and the tunnel is open or the request was
+	// forwarded.
+	StateEstablished = "established"
+	// StateNotEstablished: allowed by the policy, but resolving or dialling
+	// the destination (or the upstream) failed; nothing was carried.
+	StateNotEstablished = "not_established"
+	// StateRefused: denied.
+	StateRefused = "refused"
+	// StateEnded: the end event of an established flow.
+	StateEnded = "ended"
+	// StateReport: not about a flow; an output's report of lost events.
+	StateReport = "report"
+)
+
+// State is mdmproxy.state, derived from the action and the outcome: an
+// allowing action (splice, upstream, allow) with outcome failure is a flow
+// that was allowed but never established; with any other outcome it is
+// established.
+func (e *Event) State() string {
+	switch e.Action {
+	case ActionDeny:
+		return StateRefused
+	case ActionEnd:
+		return StateEnded
+	case ActionDropped:
+		return StateReport
+	}
+	if e.outcome() == OutcomeFailure {
+		return StateNotEstablished
+	}
+	return StateEstablished
+}
+
+// Domain returns destination.domain and mdmproxy.target.raw as they are
+// written: DestDomain when it is a normalised name (lower-case letters,
+// digits, hyphens, underscores and dots, at most 253 bytes, no empty
+// label), otherwise "" and the text as a raw target. RawTarget, when set,
+// wins over a rejected DestDomain. The check makes the field's promise hold
+// whatever a caller puts in DestDomain, so a SIEM rule keyed on it cannot be
+// fooled by a hostile CONNECT line.
+func (e *Event) Domain() (domain, raw string) {
+	if e.DestDomain == "" || isNormalName(e.DestDomain) {
+		return e.DestDomain, e.RawTarget
+	}
+	if e.RawTarget != "" {
+		return "", e.RawTarget
+	}
+	return "", e.DestDomain
+}
+
+// isNormalName reports whether s looks like a normalised DNS name.
+func isNormalName(s string) bool {
+	if len(s) > 253 || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	prev := byte('.')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		case c == '.':
+			if prev == '.' {
+				return false
+			}
+		default:
+			return false
+		}
+		prev = c
+	}
+	return true
+}
+
+// aggregated reports whether e stands for more than one denial.
+func (e *Event) aggregated() bool { return e.Count > 1 }
 
 // Level of an event: warn for denials and for connections that failed (an allowed tunnel that
 // could not be dialled, a tunnel that ended in a reset), info otherwise. Outputs filter on it.
 func (e *Event) Level() Level {
-	if e.Action == ActionDeny || e.Outcome == OutcomeFailure {
+	if e.Action == ActionDeny || e.Action == ActionDropped || e.Outcome == OutcomeFailure {
 		return LevelWarn
 	}
 	return LevelInfo
@@ -99,7 +224,7 @@ func (e *Event) eventType() []string {
 	case ActionEnd:
 		return typeEnd
 	}
-	return typeInfo
+	return typeInfo // ActionDropped
 }
 
 // category is ECS event.category: plain HTTP requests are web traffic too.

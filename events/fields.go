@@ -36,6 +36,22 @@ const (
 	FieldObserverProduct     = "observer.product"
 	FieldObserverVendor      = "observer.vendor"
 	FieldObserverType        = "observer.type"
+	FieldObserverVersion     = "observer.version"
+	FieldHTTPResponseStatus  = "http.response.status_code"
+
+	// Fields ECS has no name for, under mdmproxy. (documented in docs/siem.md).
+	FieldState          = "mdmproxy.state"
+	FieldTargetRaw      = "mdmproxy.target.raw"
+	FieldEnforceAction  = "mdmproxy.enforce.action"
+	FieldEnforceReason  = "mdmproxy.enforce.reason"
+	FieldBalancerIP     = "mdmproxy.balancer.ip"
+	FieldBalancerPort   = "mdmproxy.balancer.port"
+	FieldIntercepted    = "mdmproxy.intercepted"
+	FieldUpstream       = "mdmproxy.upstream"
+	FieldAggregateCount = "mdmproxy.aggregate.count"
+	FieldAggregateFirst = "mdmproxy.aggregate.first"
+	FieldAggregateLast  = "mdmproxy.aggregate.last"
+	FieldDroppedReport  = "mdmproxy.dropped"
 )
 
 // Fixed values: what kind of document this is and who wrote it.
@@ -81,6 +97,21 @@ const (
 	keyObserver    = "observer"
 	keyProduct     = "product"
 	keyVendor      = "vendor"
+	keyResponse    = "response"
+	keyStatusCode  = "status_code"
+	keyMdmproxy    = "mdmproxy"
+	keyState       = "state"
+	keyTarget      = "target"
+	keyRaw         = "raw"
+	keyEnforce     = "enforce"
+	keyBalancer    = "balancer"
+	keyIntercepted = "intercepted"
+	keyUpstream    = "upstream"
+	keyAggregate   = "aggregate"
+	keyCount       = "count"
+	keyFirst       = "first"
+	keyLast        = "last"
+	keyDropped     = "dropped"
 )
 
 // event.category and event.type values. They are package-level slices so

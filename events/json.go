@@ -50,7 +50,11 @@ func (s *jsonScratch) WriteLevel(_ zerolog.Level, p []byte) (int, error) {
 // NewJSONEncoder returns a JSON encoder that names observer as observer.name
 // (omitted when empty).
 func NewJSONEncoder(observer string) *JSONEncoder {
-	j := &JSONEncoder{observerJSON: encodeObserver(observer)}
+	return newJSONEncoder(Observer{Name: observer})
+}
+
+func newJSONEncoder(obs Observer) *JSONEncoder {
+	j := &JSONEncoder{observerJSON: encodeObserver(obs)}
 	j.scratch.New = func() any {
 		s := &jsonScratch{}
 		s.zl = zerolog.New(s)
@@ -125,11 +129,12 @@ func (j *JSONEncoder) encode(zl *zerolog.Logger, e *Event) {
 		ev.Dict(keySource, d)
 	}
 
+	domain, rawTarget := e.Domain()
 	dstBytes := isEnd || e.DestBytes != 0
-	if e.DestDomain != "" || e.DestIP.IsValid() || e.DestPort != 0 || dstBytes {
+	if domain != "" || e.DestIP.IsValid() || e.DestPort != 0 || dstBytes {
 		d := ev.CreateDict()
-		if e.DestDomain != "" {
-			d.Str(keyDomain, e.DestDomain)
+		if domain != "" {
+			d.Str(keyDomain, domain)
 		}
 		if e.DestIP.IsValid() {
 			d.RawJSON(keyIP, appendQuotedAddr(scratch[:0], e.DestIP))
@@ -152,12 +157,65 @@ func (j *JSONEncoder) encode(zl *zerolog.Logger, e *Event) {
 	if e.URL != "" {
 		ev.Dict(keyURL, ev.CreateDict().Str(keyOriginal, e.URL))
 	}
-	if e.Method != "" {
-		ev.Dict(keyHTTP, ev.CreateDict().Dict(keyRequest, ev.CreateDict().Str(keyMethod, e.Method)))
+	if e.Method != "" || e.StatusCode != 0 {
+		d := ev.CreateDict()
+		if e.Method != "" {
+			d.Dict(keyRequest, ev.CreateDict().Str(keyMethod, e.Method))
+		}
+		if e.StatusCode != 0 {
+			d.Dict(keyResponse, ev.CreateDict().Int(keyStatusCode, e.StatusCode))
+		}
+		ev.Dict(keyHTTP, d)
 	}
 
 	ev.RawJSON(keyObserver, j.observerJSON)
+	j.encodeMdmproxy(ev, e, rawTarget, scratch[:0])
 	ev.Send()
+}
+
+// encodeMdmproxy writes the mdmproxy object: the fields ECS has no name for.
+// mdmproxy.state is on every event, so one filter tells an established flow
+// from one that was allowed but never established.
+func (j *JSONEncoder) encodeMdmproxy(ev *zerolog.Event, e *Event, rawTarget string, scratch []byte) {
+	d := ev.CreateDict().Str(keyState, e.State())
+	if rawTarget != "" {
+		d.Dict(keyTarget, ev.CreateDict().Str(keyRaw, rawTarget))
+	}
+	if e.EnforceAction != "" || e.EnforceReason != "" {
+		en := ev.CreateDict()
+		if e.EnforceAction != "" {
+			en.Str(keyAction, string(e.EnforceAction))
+		}
+		if e.EnforceReason != "" {
+			en.Str(keyReason, e.EnforceReason)
+		}
+		d.Dict(keyEnforce, en)
+	}
+	if e.Balancer.IsValid() {
+		d.Dict(keyBalancer, ev.CreateDict().
+			RawJSON(keyIP, appendQuotedAddr(scratch[:0], e.Balancer.Addr())).
+			Uint16(keyPort, e.Balancer.Port()))
+	}
+	if e.Intercepted {
+		d.Bool(keyIntercepted, true)
+	}
+	if e.Upstream != "" {
+		d.Str(keyUpstream, e.Upstream)
+	}
+	if e.aggregated() {
+		a := ev.CreateDict().Int(keyCount, e.Count)
+		if !e.FirstTime.IsZero() {
+			a.RawJSON(keyFirst, appendQuotedTime(scratch[:0], e.FirstTime))
+		}
+		if !e.LastTime.IsZero() {
+			a.RawJSON(keyLast, appendQuotedTime(scratch[:0], e.LastTime))
+		}
+		d.Dict(keyAggregate, a)
+	}
+	if e.Dropped != 0 {
+		d.Uint64(keyDropped, e.Dropped)
+	}
+	ev.Dict(keyMdmproxy, d)
 }
 
 // Pre-encoded constant objects; see JSONEncoder.observerJSON.
@@ -178,12 +236,15 @@ var (
 )
 
 // encodeObserver pre-encodes the observer object.
-func encodeObserver(name string) []byte {
+func encodeObserver(obs Observer) []byte {
 	return encodeObject(func(d *zerolog.Event) {
-		if name != "" {
-			d.Str(keyName, name)
+		if obs.Name != "" {
+			d.Str(keyName, obs.Name)
 		}
 		d.Str(keyProduct, ObserverProduct).Str(keyVendor, ObserverVendor).Str(keyType, ObserverType)
+		if obs.Version != "" {
+			d.Str(keyVersion, obs.Version)
+		}
 	})
 }
 

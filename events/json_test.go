@@ -96,6 +96,7 @@ func TestJSONShapePerAction(t *testing.T) {
 				SNI: "courier.push.apple.com", Rule: "apple-push",
 			},
 			want: with(fixed("info"), map[string]any{
+				events.FieldState:               "established",
 				events.FieldEventCategory:       []any{"network"},
 				events.FieldEventType:           []any{"connection", "allowed"},
 				events.FieldEventAction:         "splice",
@@ -117,6 +118,7 @@ func TestJSONShapePerAction(t *testing.T) {
 				SourceIP: client, SourcePort: 40000, DestDomain: "example.org", DestPort: 443,
 			},
 			want: with(fixed("info"), map[string]any{
+				events.FieldState:             "established",
 				events.FieldEventCategory:     []any{"network"},
 				events.FieldEventType:         []any{"connection", "allowed"},
 				events.FieldEventAction:       "upstream",
@@ -136,6 +138,7 @@ func TestJSONShapePerAction(t *testing.T) {
 				URL: "http://example.org/a?b=c", Method: "GET",
 			},
 			want: with(fixed("info"), map[string]any{
+				events.FieldState:             "established",
 				events.FieldEventCategory:     []any{"network", "web"},
 				events.FieldEventType:         []any{"connection", "allowed"},
 				events.FieldEventAction:       "allow",
@@ -156,6 +159,7 @@ func TestJSONShapePerAction(t *testing.T) {
 				SourceIP: client, SourcePort: 40002, DestDomain: "a.example", DestPort: 443, SNI: "b.example",
 			},
 			want: with(fixed("warn"), map[string]any{
+				events.FieldState:               "refused",
 				events.FieldEventCategory:       []any{"network"},
 				events.FieldEventType:           []any{"connection", "denied"},
 				events.FieldEventAction:         "deny",
@@ -177,6 +181,7 @@ func TestJSONShapePerAction(t *testing.T) {
 				Rule: "apple-push", SourceBytes: 4096, DestBytes: 1 << 40,
 			},
 			want: with(fixed("info"), map[string]any{
+				events.FieldState:             "ended",
 				events.FieldEventCategory:     []any{"network"},
 				events.FieldEventType:         []any{"connection", "end"},
 				events.FieldEventAction:       "end",
@@ -199,6 +204,7 @@ func TestJSONShapePerAction(t *testing.T) {
 				Time: testTime, Action: events.ActionEnd, Outcome: events.OutcomeFailure, Reason: "dial_timeout",
 			},
 			want: with(fixed("warn"), map[string]any{
+				events.FieldState:            "ended",
 				events.FieldEventCategory:    []any{"network"},
 				events.FieldEventType:        []any{"connection", "end"},
 				events.FieldEventAction:      "end",
@@ -231,7 +237,7 @@ func TestJSONOmitsEmpty(t *testing.T) {
 		line := events.NewJSONEncoder("").AppendEvent(nil, &events.Event{Time: testTime, Action: a})
 		m := decodeLine(t, line)
 		keys := slices.Sorted(maps.Keys(m))
-		if want := []string{"@timestamp", "ecs", "event", "log", "observer"}; !slices.Equal(keys, want) {
+		if want := []string{"@timestamp", "ecs", "event", "log", "mdmproxy", "observer"}; !slices.Equal(keys, want) {
 			t.Errorf("%s: top-level keys %v, want %v\n%s", a, keys, want, line)
 		}
 		flat := flatten(t, m, "", nil)
@@ -257,14 +263,25 @@ func TestFieldNames(t *testing.T) {
 		events.FieldDestinationDomain, events.FieldDestinationIP, events.FieldDestinationPort, events.FieldDestinationBytes,
 		events.FieldTLSClientServerName, events.FieldRuleName, events.FieldURLOriginal, events.FieldHTTPRequestMethod,
 		events.FieldObserverName, events.FieldObserverProduct, events.FieldObserverVendor, events.FieldObserverType,
+		events.FieldObserverVersion, events.FieldHTTPResponseStatus,
+		events.FieldState, events.FieldTargetRaw, events.FieldEnforceAction, events.FieldEnforceReason,
+		events.FieldBalancerIP, events.FieldBalancerPort, events.FieldIntercepted, events.FieldUpstream,
+		events.FieldAggregateCount, events.FieldAggregateFirst, events.FieldAggregateLast, events.FieldDroppedReport,
 	}
 	e := events.Event{
 		Time: testTime, Action: events.ActionEnd, Reason: "r", Duration: 1,
 		SourceIP: netip.MustParseAddr("10.0.0.1"), SourcePort: 1, SourceBytes: 1,
 		DestDomain: "d.example", DestIP: netip.MustParseAddr("10.0.0.2"), DestPort: 2, DestBytes: 2,
-		SNI: "d.example", Rule: "r", URL: "http://d.example/", Method: "GET",
+		SNI: "d.example", Rule: "r", URL: "http://d.example/", Method: "GET", StatusCode: 200,
+		RawTarget: "bad target", EnforceAction: events.ActionDeny, EnforceReason: "no_rule",
+		Balancer: netip.MustParseAddrPort("10.0.0.9:40000"), Intercepted: true, Upstream: "filter.school.lan:8080",
+		Count: 2, FirstTime: testTime, LastTime: testTime, Dropped: 3,
 	}
-	got := encodeFlat(t, &e)
+	enc, err := events.NewEncoder(events.FormatJSON, events.Observer{Name: "gw1", Version: "1.2.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := flatten(t, decodeLine(t, enc.AppendEvent(nil, &e)), "", nil)
 	for _, f := range all {
 		if _, ok := got[f]; !ok {
 			t.Errorf("field %s not in record", f)
@@ -298,6 +315,28 @@ func TestJSONValues(t *testing.T) {
 			events.FieldEventOutcome, "unknown"},
 		{"bytes on a decision only when set", events.Event{Action: events.ActionSplice, DestBytes: 7},
 			events.FieldDestinationBytes, n("7")},
+		{"allowed but not established", events.Event{Action: events.ActionSplice, Outcome: events.OutcomeFailure, Reason: "dial_refused"},
+			events.FieldState, "not_established"},
+		{"established splice", events.Event{Action: events.ActionSplice},
+			events.FieldState, "established"},
+		{"hostile domain moved out of destination.domain", events.Event{Action: events.ActionDeny, DestDomain: "Evil.Example/x y"},
+			events.FieldTargetRaw, "Evil.Example/x y"},
+		{"hostile domain not in destination.domain", events.Event{Action: events.ActionDeny, DestDomain: "a..b", DestPort: 443},
+			events.FieldDestinationDomain, nil},
+		{"normalised domain kept", events.Event{Action: events.ActionDeny, DestDomain: "push-1.example_x.org"},
+			events.FieldDestinationDomain, "push-1.example_x.org"},
+		{"raw target wins over a rejected domain", events.Event{Action: events.ActionDeny, DestDomain: "A", RawTarget: "A:B:C"},
+			events.FieldTargetRaw, "A:B:C"},
+		{"plain HTTP status", events.Event{Action: events.ActionEnd, Method: "GET", StatusCode: 404},
+			events.FieldHTTPResponseStatus, n("404")},
+		{"aggregate count", events.Event{Action: events.ActionDeny, Count: 7, FirstTime: testTime},
+			events.FieldAggregateCount, n("7")},
+		{"no aggregate for a single event", events.Event{Action: events.ActionDeny, Count: 1},
+			events.FieldAggregateCount, nil},
+		{"balancer port", events.Event{Balancer: netip.MustParseAddrPort("[::ffff:10.0.0.9]:443")},
+			events.FieldBalancerIP, "10.0.0.9"},
+		{"report mode", events.Event{Action: events.ActionAllow, EnforceAction: events.ActionDeny},
+			events.FieldEnforceAction, "deny"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

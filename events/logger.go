@@ -71,7 +71,7 @@ func newLogger(cfg Config, open func(outputPlan) (sink, error)) (*Logger, error)
 			return nil, &ConfigError{Key: op.key + ".output", Err: err}
 		}
 		l.outputs = append(l.outputs, newOutput(op, s, p.queueSize, cfg.OnError))
-		l.addToGroup(op.format, observer, l.outputs[len(l.outputs)-1])
+		l.addToGroup(op.format, Observer{Name: observer, Version: cfg.Version}, l.outputs[len(l.outputs)-1])
 	}
 	for _, o := range l.outputs {
 		go o.drain()
@@ -81,7 +81,7 @@ func newLogger(cfg Config, open func(outputPlan) (sink, error)) (*Logger, error)
 
 // addToGroup files o under its format's group, creating the group's encoder
 // on first use. plan has already checked that the format exists.
-func (l *Logger) addToGroup(format, observer string, o *output) {
+func (l *Logger) addToGroup(format string, observer Observer, o *output) {
 	for i := range l.groups {
 		if l.groups[i].format == format {
 			g := &l.groups[i]

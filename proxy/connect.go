@@ -34,7 +34,7 @@ func (ss *session) connect(rawTarget string) {
 	}
 	target, err := allowlist.ParseTarget(rawTarget)
 	if err != nil {
-		ev.DestDomain = rawTarget[:min(len(rawTarget), maxLoggedTarget)]
+		ev.RawTarget = rawTarget[:min(len(rawTarget), maxLoggedTarget)] // never destination.domain
 		ss.refuse(ev, http.StatusBadRequest, reasonBadTarget, err.Error())
 		return
 	}

@@ -69,6 +69,7 @@ func eventsConfig(cfg *config.Config) events.Config {
 		ec.Outputs = append(ec.Outputs, events.OutputConfig{Format: o.Format, Output: o.Output, Level: o.Level})
 	}
 	ec.Observer, _ = os.Hostname()
+	ec.Version = buildVersion()
 	return ec
 }
 

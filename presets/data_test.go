@@ -150,6 +150,25 @@ func TestValidateCatches(t *testing.T) {
 		{"group with entries", func(ps []Preset) { ps[1].Entries = ps[0].Entries }, "members only"},
 		{"group of a legacy preset", func(ps []Preset) { ps[0].Legacy = true }, "legacy"},
 		{"preset name not a slug", func(ps []Preset) { ps[0].Name = "Apple Push" }, "lower-case"},
+		{"probe not under the entry's domains", func(ps []Preset) {
+			ps[0].Entries[0].Probe = &Probe{Name: "courier.apple.com", Source: "https://example.com/doc"}
+		}, "not matched by the entry's domains"},
+		{"probe is a wildcard", func(ps []Preset) {
+			ps[0].Entries[0].Probe = &Probe{Name: "*.push.apple.com", Source: "https://example.com/doc"}
+		}, "exact name"},
+		{"probe without a source", func(ps []Preset) {
+			ps[0].Entries[0].Probe = &Probe{Name: "1-courier.push.apple.com"}
+		}, "source"},
+		{"two presets disagree on persistent", func(ps []Preset) {
+			ps[1] = Preset{Name: "q", Vendor: "V", Description: "Another.", Entries: []Entry{
+				{Name: "c", CIDRs: []string{"17.0.0.0/8"}, Ports: []string{"443-444"}, Direction: "server",
+					Purpose: "Provider.", Sources: []string{"https://support.apple.com/102266"}, Read: "2026-11-30"}}}
+		}, "p/a and q/c both allow 17.0.0.0/8 on port 443 but disagree on persistent (true, false)"},
+		{"two presets disagree on tls", func(ps []Preset) {
+			ps[1] = Preset{Name: "q", Vendor: "V", Description: "Another.", Entries: []Entry{
+				{Name: "c", Domains: []string{"*.push.apple.com"}, Ports: []string{"5223"}, Direction: "device", Persistent: true,
+					TLS: "optional", Purpose: "Push.", Sources: []string{"https://support.apple.com/102266"}, Read: "2026-11-30"}}}
+		}, "disagree on persistent (true, true) or tls (required, optional)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -125,6 +125,20 @@ func TestDecideApple(t *testing.T) {
 		{"school.apple.com:443", "apple-device-management/school-business-manager"},
 		{"upload.appleschoolcontent.com:22", "apple-device-management/school-manager-sftp"},
 		{"cls-ingest.itunes.apple.com:443", "apple-device-management/classroom"},
+		{"deviceservices-external.apple.com:443", "apple-device-management/mdm-server"},
+		{"axm-servicediscovery.apple.com:443", "apple-device-management/enrollment"},
+		// Audit A9/A10: App Store, in-house app validation and Apple Account sign-in.
+		{"apps.apple.com:443", "apple-device-management/app-store"},
+		{"api.apps.apple.com:443", "apple-device-management/app-store"},
+		{"itunes.apple.com:443", "apple-device-management/app-store"},
+		{"ppq.apple.com:443", "apple-device-management/app-store"},
+		{"is1-ssl.mzstatic.com:443", "apple-device-management/app-store"},
+		{"itunes.apple.com:80", "apple-device-management/app-store-http"},
+		{"appleid.apple.com:443", "apple-device-management/apple-account"},
+		{"gsa.apple.com:443", "apple-device-management/apple-account"},
+		{"account.apple.com:443", "apple-device-management/apple-account"},
+		{"www.apple.com:80", ""}, // Apple lists 80 only for the portals and the store
+		{"anything.apple.com:443", ""},
 		{"time.apple.com:123", ""}, // NTP is UDP: out of scope
 		{"albert.apple.com:80", ""},
 		{"apple.com.evil.net:443", ""},
@@ -134,11 +148,39 @@ func TestDecideApple(t *testing.T) {
 		{"mesu.apple.com:80", "apple-software-update/updates-http"},
 		{"updates.cdn-apple.com:443", "apple-software-update/updates"},
 		{"swcdn.apple.com.cdn.example:443", ""},
+		// Audit A5-A8, A11.
+		{"ig.apple.com:443", "apple-software-update/updates"},
+		{"skl.apple.com:443", "apple-software-update/updates"},
+		{"swdist.apple.com:443", "apple-software-update/updates"},
+		{"swdownload.apple.com:443", "apple-software-update/updates"},
+		{"swdownload.apple.com:80", "apple-software-update/updates-http"},
+		{"configuration.apple.com:443", "apple-software-update/updates"},
+		{"gsra.apple.com:443", "apple-software-update/updates"},
+		{"gdmf-ados.apple.com:443", "apple-software-update/updates"},
+		{"gs.apple.com:80", "apple-software-update/updates-http"},
+		{"appldnld.apple.com:80", "apple-software-update/updates-http"},
+		{"appldnld.apple.com:443", ""},
+		{"swscan.apple.com:80", ""},
+		{"updates.apple.com:443", ""},
+		{"swcdn-ssl.apple.com:443", ""},
+		{"lcdn-registration.apple.com:443", "apple-software-update/content-caching"},
+		{"lcdn-locator.apple.com:443", "apple-software-update/content-caching"},
+		{"serverstatus.apple.com:443", "apple-software-update/content-caching"},
+		{"xp-cdn.apple.com:443", "apple-software-update/content-caching"},
+		{"suconfig.apple.com:80", "apple-software-update/content-caching-http"},
 	})
 	checkDecisions(t, []string{"apple-certificates"}, nil, []decisionCase{
 		{"ocsp.apple.com:80", "apple-certificates/apple-pki"},
 		{"crl3.digicert.com:80", "apple-certificates/ca-revocation"},
 		{"ocsp.apple.com:443", ""},
+		// Audit A1-A4: the ports Apple lists.
+		{"ocsp2.apple.com:443", "apple-certificates/apple-pki-https"},
+		{"valid.apple.com:443", "apple-certificates/apple-pki-https"},
+		{"certs.apple.com:443", "apple-certificates/apple-pki-https"},
+		{"certs.apple.com:80", "apple-certificates/apple-pki"},
+		{"ocsp2.apple.com:80", ""},
+		{"valid.apple.com:80", ""},
+		{"ocsp.digicert.cn:80", "apple-certificates/ca-revocation"},
 	})
 	checkDecisions(t, []string{"apple-business-essentials"}, nil, []decisionCase{
 		{"axm-adm-mdm.apple.com:443", "apple-business-essentials/services"},
@@ -147,6 +189,8 @@ func TestDecideApple(t *testing.T) {
 		{"7-courier.push.apple.com:5223", "apple-push/courier"},
 		{"albert.apple.com:443", "apple-device-management/device-setup"},
 		{"ocsp.apple.com:80", "apple-certificates/apple-pki"},
+		{"ocsp2.apple.com:443", "apple-certificates/apple-pki-https"},
+		{"apps.apple.com:443", "apple-device-management/app-store"},
 		{"gateway.push.apple.com:2195", ""},
 		{"api.push.apple.com:2197", ""}, // provider ports are server-side, not in the device group
 	})
@@ -173,11 +217,14 @@ func TestDecideGoogle(t *testing.T) {
 	})
 	checkDecisions(t, []string{"android-enterprise"}, nil, []decisionCase{
 		{"play.google.com:443", "android-enterprise/play"},
-		{"play-lh.googleusercontent.com:443", "android-enterprise/play"},
+		{"googleusercontent.com:443", "android-enterprise/play"},
+		{"sites.googleusercontent.com:443", ""}, // audit G7: Google lists the bare name only
 		{"gstatic.com:443", "android-enterprise/play"},
 		{"androidmanagement.googleapis.com:443", "android-enterprise/apis"},
 		{"fcm.googleapis.com:443", "android-enterprise/fcm"}, // the exact name wins over *.googleapis.com
-		{"fcm-xmpp.googleapis.com:5229", "android-enterprise/fcm"},
+		{"fcm-xmpp.googleapis.com:5229", ""},                 // audit G1: shut down
+		{"chromiumdash.appspot.com:443", "android-enterprise/chrome-updates"},
+		{"omahaproxy.appspot.com:443", ""}, // audit G4: turned down
 		{"accounts.google.com:443", "android-enterprise/accounts"},
 		{"connectivitycheck.android.com:443", "android-enterprise/connectivity-check"},
 		{"accounts.google.co.uk:443", ""}, // country domains are an admin rule
@@ -205,10 +252,37 @@ func TestDecideVendors(t *testing.T) {
 		{"login.microsoftonline.com:443", "microsoft-intune/authentication"},
 		{"13.107.219.10:443", "microsoft-intune/service-addresses"},
 		{"13.107.219.10:80", ""},
+		// Audit I1-I6.
+		{"login.live.com:443", "microsoft-intune/microsoft-account"},
+		{"account.live.com:443", "microsoft-intune/microsoft-account"},
+		{"certauth.enterpriseregistration.windows.net:443", "microsoft-intune/authentication"},
+		{"certauth.enterpriseregistration.windows.net:80", "microsoft-intune/http"},
+		{"go.microsoft.com:443", "microsoft-intune/dependencies"},
+		{"go.microsoft.com:80", "microsoft-intune/http"},
+		{"config.edge.skype.com:443", "microsoft-intune/dependencies"},
+		{"intunemaape10.weu.attest.azure.net:443", "microsoft-intune/attestation"},
+		{"naprodimedatapri.azureedge.net:443", "microsoft-intune/content"},
+		{"macsidecarprodeu.azureedge.net:443", "microsoft-intune/content"},
+		{"imeswda-afd-primary.manage.microsoft.com:443", "microsoft-intune/service"},
+		{"evil.azureedge.net:443", ""},
+		{"104.46.162.97:443", "microsoft-intune/service-addresses"},
+		{"[2620:1ec:4b::1]:443", "microsoft-intune/service-addresses"},
+		{"ekop.intel.com:443", ""}, // Autopilot is a preset of its own
 		{"manage.microsoft.com.evil.net:443", ""},
+	})
+	checkDecisions(t, []string{"microsoft-autopilot"}, nil, []decisionCase{
+		{"ekop.intel.com:443", "microsoft-autopilot/tpm-attestation"},
+		{"download.windowsupdate.com:80", "microsoft-autopilot/windows-update-http"},
+		{"lgmsapeweu.blob.core.windows.net:443", "microsoft-autopilot/diagnostics-upload"},
+		{"other.blob.core.windows.net:443", ""},
 	})
 	checkDecisions(t, []string{"jamf-pro"}, nil, []decisionCase{
 		{"use1-jcds.services.jamfcloud.com:443", "jamf-pro/jamf-cloud"},
+		// Audit J1: every Jamf Cloud region.
+		{"euc1-jcds.services.jamfcloud.com:443", "jamf-pro/jamf-cloud"},
+		{"euw2-jcdsdownloads.services.jamfcloud.com:443", "jamf-pro/jamf-cloud"},
+		{"apse2-jcds.services.jamfcloud.com:443", "jamf-pro/jamf-cloud"},
+		{"apne1-jcdsdownloads.services.jamfcloud.com:443", "jamf-pro/jamf-cloud"},
 		{"api.push.apple.com:2197", "jamf-pro/apns-provider"},
 		{"yourschool.jamfcloud.com:443", ""}, // the Jamf Pro server is an admin rule
 	})
@@ -216,6 +290,7 @@ func TestDecideVendors(t *testing.T) {
 		{"0123abcd.web-api.kandji.io:443", "kandji/tenant"},
 		{"kandji-prd.s3.amazonaws.com:443", "kandji/library"},
 		{"updater.iru.com:443", "kandji/iru"},
+		{"acme.gateway.kandji.com:443", "kandji/iru"}, // audit K1
 		{"another-bucket.s3.amazonaws.com:443", ""},
 		{"kandji.io:443", ""},
 	})
@@ -225,6 +300,8 @@ func TestDecideVendors(t *testing.T) {
 		{"fcm.googleapis.com:5228", "zenworks/fcm"},
 		{"www.googleapis.com:443", "zenworks/android-enterprise"},
 		{"gateway.push.apple.com:2195", ""},
+		{"apps.apple.com:443", "zenworks/app-store"},
+		{"anything.apple.com:443", ""}, // audit 3.1: not `*.apple.com`
 	})
 	checkDecisions(t, []string{"capainstaller"}, nil, []decisionCase{
 		{"certservice.capainstaller.com:7000", "capainstaller/certservice"},

@@ -37,6 +37,12 @@
 //   - tls: required (default) or optional, for entries that are not TLS (plain HTTP on 80, SSH).
 //   - purpose: one line; note: where sources disagree, what was chosen and why.
 //   - sources: the URLs the entry was taken from; read: the day they were read (YYYY-MM-DD).
+//   - probe (optional): name, a documented host the entry's wildcard matches, and source, the
+//     URL that documents it; for checks such as `mdmproxy doctor`, which cannot dial a wildcard.
+//
+// Two entries of different presets that allow the same domain pattern or prefix on the same
+// port must agree on persistent and tls (validate refuses the data otherwise), and Rules
+// expands presets in the catalogue's order: the order of presets: never changes a decision.
 //
 // Where sources disagree the newest vendor statement wins, and the entry's note says so. After
 // changing the data, regenerate docs/presets.md with `go test ./presets -update`.

@@ -52,6 +52,9 @@ func WriteMarkdown(w io.Writer) error {
 			if e.Note != "" {
 				fmt.Fprintf(bw, "- note: %s\n", e.Note)
 			}
+			if e.Probe != nil {
+				fmt.Fprintf(bw, "- probe: `%s` (<%s>)\n", e.Probe.Name, e.Probe.Source)
+			}
 			links := make([]string, len(e.Sources))
 			for i, s := range e.Sources {
 				links[i] = "<" + s + ">"

@@ -95,7 +95,7 @@ func TestWriteShow(t *testing.T) {
 	}
 	out := buf.String()
 	for _, s := range []string{"apple-push-legacy/gateway", "gateway.push.apple.com", "2195", "direction:  server",
-		"https://developer.apple.com/forums/thread/112502", "read:       2026-11-23", "legacy: retired", "31 March 2021"} {
+		"https://developer.apple.com/forums/thread/112502", "read:       2026-11-30", "legacy: retired", "31 March 2021"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("show lacks %q:\n%s", s, out)
 		}

@@ -19,6 +19,14 @@ type Entry struct {
 	Sources    []string `yaml:"sources"`
 	Read       string   `yaml:"read"` // YYYY-MM-DD the sources were read
 	Note       string   `yaml:"note"`
+	Probe      *Probe   `yaml:"probe"` // optional
+}
+
+// Probe is a documented host name under one of an entry's wildcards, for checks such as
+// `mdmproxy doctor` that need a real name to connect to: a wildcard cannot be dialled.
+type Probe struct {
+	Name   string `yaml:"name"`   // an exact name the entry's domains match
+	Source string `yaml:"source"` // the URL that documents the name
 }
 
 // Directions an entry may have.
@@ -93,6 +101,10 @@ func (p Preset) clone() Preset {
 		e.CIDRs = slices.Clone(e.CIDRs)
 		e.Ports = slices.Clone(e.Ports)
 		e.Sources = slices.Clone(e.Sources)
+		if e.Probe != nil {
+			pr := *e.Probe
+			e.Probe = &pr
+		}
 	}
 	return p
 }

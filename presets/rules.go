@@ -4,13 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/mdmproxy/mdmproxy/allowlist"
 )
 
-// Rules expands preset and group names into allowlist rules named "preset/entry", in the order
-// the names are given (each preset once, its entries in data order), leaving out the entries
+// Rules expands preset and group names into allowlist rules named "preset/entry", in the
+// catalogue's order whatever the order of names (each preset once, its entries in data order):
+// the order of presets: never changes a decision, not even the rule name an event shows. It
+// leaves out the entries
 // named in disabled ("preset/entry"). Unknown names in either list are errors that name them;
 // disabling an entry of a preset that is not selected is allowed and does nothing.
 func Rules(names, disabled []string) ([]allowlist.Rule, error) {
@@ -35,6 +38,7 @@ func Rules(names, disabled []string) ([]allowlist.Rule, error) {
 			}
 		}
 	}
+	slices.SortFunc(selected, func(a, b Preset) int { return strings.Compare(a.Name, b.Name) })
 	off := map[string]bool{}
 	for _, d := range disabled {
 		if !entryExists(d) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,7 +57,55 @@ func validate(ps []Preset) error {
 		}
 		errs = append(errs, validateEntries(p)...)
 	}
+	errs = append(errs, validateAgreement(ps)...)
 	return errors.Join(errs...)
+}
+
+// claim is one entry's hold on a destination pattern and port range, with the flags it gives it.
+type claim struct {
+	ports      allowlist.PortRange
+	persistent bool
+	tls        allowlist.TLSMode
+	entry      string // preset/entry
+}
+
+// validateAgreement refuses data in which two entries of different presets allow the same
+// domain pattern or prefix on an overlapping port with different persistent or tls. The
+// decision function picks, for one pattern, the first rule in the order the presets were
+// named; only when such entries agree does the order of presets: never change a tunnel. An
+// exact name and a wildcard, or two prefixes of different lengths, are not order-dependent:
+// the most specific one always wins.
+func validateAgreement(ps []Preset) []error {
+	var errs []error
+	claims := map[string][]claim{}
+	for _, p := range ps {
+		for _, e := range p.Entries {
+			tls, _ := allowlist.ParseTLSMode(e.TLS) // validateEntries reports a bad mode
+			name := p.Name + "/" + e.Name
+			for _, s := range e.Ports {
+				r, err := allowlist.ParsePortRange(s)
+				if err != nil {
+					continue
+				}
+				c := claim{r, e.Persistent, tls, name}
+				for _, pat := range append(slices.Clone(e.Domains), e.CIDRs...) {
+					for _, o := range claims[pat] {
+						if o.ports.Lo <= r.Hi && r.Lo <= o.ports.Hi && (o.persistent != c.persistent || o.tls != c.tls) {
+							errs = append(errs, fmt.Errorf("%s and %s both allow %s on port %s but disagree on persistent (%v, %v) or tls (%s, %s): the outcome would depend on the order of presets",
+								o.entry, name, pat, (allowlist.Ports{overlap(o.ports, r)}).String(), o.persistent, c.persistent, o.tls, c.tls))
+						}
+					}
+					claims[pat] = append(claims[pat], c)
+				}
+			}
+		}
+	}
+	return errs
+}
+
+// overlap is the intersection of two overlapping port ranges.
+func overlap(a, b allowlist.PortRange) allowlist.PortRange {
+	return allowlist.PortRange{Lo: max(a.Lo, b.Lo), Hi: min(a.Hi, b.Hi)}
 }
 
 // target is one destination pattern (a domain or a prefix) on one port range, for finding two
@@ -161,15 +210,55 @@ func validateEntries(p Preset) []error {
 			fail("needs at least one source")
 		}
 		for _, s := range e.Sources {
-			if u, err := url.Parse(s); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			if !isHTTPURL(s) {
 				fail("source %q is not an http(s) URL", s)
 			}
 		}
 		if _, err := time.Parse(time.DateOnly, e.Read); err != nil {
 			fail("read %q is not a date (YYYY-MM-DD)", e.Read)
 		}
+		if e.Probe != nil {
+			if err := validateProbe(e); err != nil {
+				fail("probe: %v", err)
+			}
+		}
 	}
 	return errs
+}
+
+// validateProbe checks that an entry's probe is an exact, canonical name one of the entry's
+// domains matches, with an http(s) source.
+func validateProbe(e Entry) error {
+	pr := e.Probe
+	n, err := allowlist.NormalizeDomainPattern(pr.Name)
+	switch {
+	case err != nil:
+		return err
+	case n != pr.Name || strings.HasPrefix(n, "*."):
+		return fmt.Errorf("name %q must be an exact name in canonical form", pr.Name)
+	case !matchesAny(e.Domains, n):
+		return fmt.Errorf("name %q is not matched by the entry's domains", pr.Name)
+	}
+	if !isHTTPURL(pr.Source) {
+		return fmt.Errorf("source %q is not an http(s) URL", pr.Source)
+	}
+	return nil
+}
+
+// matchesAny reports whether a normalised name is one of patterns or below one of its "*." patterns.
+func matchesAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if p == name || (strings.HasPrefix(p, "*.") && strings.HasSuffix(name, p[1:])) {
+			return true
+		}
+	}
+	return false
+}
+
+// isHTTPURL reports whether s is an absolute http or https URL with a host.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 // isSlug reports whether s is a non-empty run of lower-case letters, digits and inner hyphens.

@@ -65,6 +65,9 @@ func showEntries(w io.Writer, p Preset) {
 		if e.Note != "" {
 			field("note", wrap(e.Note))
 		}
+		if e.Probe != nil {
+			field("probe", e.Probe.Name+" ("+e.Probe.Source+")")
+		}
 		field("sources", list(e.Sources, "\n"+showIndent))
 		field("read", e.Read)
 	}

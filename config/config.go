@@ -15,6 +15,9 @@ type Config struct {
 	Listen string
 	// AdminListen serves /metrics, /healthz and /readyz; never the proxy's address.
 	AdminListen string
+	// AdminPprof (key admin_pprof) serves /debug/pprof on AdminListen; off by default, as
+	// profiles and traces show memory contents and what the proxy is doing.
+	AdminPprof bool
 	// Clients are the networks that may use the proxy; an empty list admits nobody.
 	Clients []netip.Prefix
 	// Presets are built-in MDM rule sets (package presets), by preset or group name.
@@ -62,6 +65,7 @@ type Timeouts struct {
 	Connect       time.Duration // dialling the destination
 	Idle          time.Duration // a tunnel without traffic is closed (not for persistent rules)
 	HalfClose     time.Duration // after one side closed, the other gets this long to finish
+	ShutdownDelay time.Duration // on SIGTERM/SIGINT, /readyz says 503 and listeners keep accepting this long
 	ShutdownGrace time.Duration // open tunnels drain this long on SIGTERM/SIGINT
 }
 

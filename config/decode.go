@@ -39,6 +39,7 @@ func (d *decoder) get(key string) (any, bool) {
 func (d *decoder) decode(c *Config) {
 	d.str("listen", &c.Listen)
 	d.str("admin_listen", &c.AdminListen)
+	d.bool("admin_pprof", &c.AdminPprof)
 	d.prefixes("clients", &c.Clients)
 	d.strings("presets", &c.Presets)
 	d.strings("presets_disabled", &c.PresetsDisabled)
@@ -61,6 +62,7 @@ func (d *decoder) decode(c *Config) {
 	d.duration("timeouts.connect", &c.Timeouts.Connect)
 	d.duration("timeouts.idle", &c.Timeouts.Idle)
 	d.duration("timeouts.half_close", &c.Timeouts.HalfClose)
+	d.duration("timeouts.shutdown_delay", &c.Timeouts.ShutdownDelay)
 	d.duration("timeouts.shutdown_grace", &c.Timeouts.ShutdownGrace)
 
 	d.int("limits.max_header_bytes", &c.Limits.MaxHeaderBytes)
@@ -101,6 +103,16 @@ func (d *decoder) duration(key string, dst *time.Duration) {
 			d.fail(key, err)
 		} else {
 			*dst = t
+		}
+	}
+}
+
+func (d *decoder) bool(key string, dst *bool) {
+	if val, ok := d.get(key); ok {
+		if b, err := toBool(val); err != nil {
+			d.fail(key, err)
+		} else {
+			*dst = b
 		}
 	}
 }

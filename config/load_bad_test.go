@@ -19,7 +19,7 @@ func TestLoadBad(t *testing.T) {
 		// Unknown keys and shapes.
 		{"unknown top-level key", "listen: 0.0.0.0:3128\nlistn: 0.0.0.0:3129\n", 2, "listn", "unknown key (known here: listen, admin_listen"},
 		{"unknown key with no value", "idle_timeout:\n", 1, "idle_timeout", "unknown key"},
-		{"unknown nested key", "timeouts:\n  idle: 5m\n  idle_timout: 10m\n", 3, "timeouts.idle_timout", "unknown key (known here: header, hello, connect, idle, half_close, shutdown_grace)"},
+		{"unknown nested key", "timeouts:\n  idle: 5m\n  idle_timout: 10m\n", 3, "timeouts.idle_timout", "unknown key (known here: header, hello, connect, idle, half_close, shutdown_delay, shutdown_grace)"},
 		{"unknown rule key", "rules:\n  - name: a\n    domain: example.com\n    domains: [example.com]\n    ports: [443]\n", 3, "rules[0].domain", "unknown key (known here: name, domains, cidrs"},
 		{"unknown key in third rule", okRule + "  - {name: b, domains: [b.com], ports: [443]}\n  - name: c\n    domains: [c.com]\n    port: [443]\n    ports: [443]\n", 6, "rules[2].port", "unknown key"},
 		{"unknown output key", "log:\n  outputs:\n    - {format: json, output: stdout, levle: warn}\n", 3, "log.outputs[0].levle", "unknown key"},
@@ -96,6 +96,8 @@ func TestLoadBad(t *testing.T) {
 		{"duration zero number", "timeouts: {connect: 0}\n", 1, "timeouts.connect", "must be more than 0"},
 		{"duration negative", "timeouts:\n  half_close: -5s\n", 2, "timeouts.half_close", "negative"},
 		{"shutdown_grace negative", "timeouts:\n  shutdown_grace: -1s\n", 2, "timeouts.shutdown_grace", "negative"},
+		{"shutdown_delay negative", "timeouts:\n  shutdown_delay: -1s\n", 2, "timeouts.shutdown_delay", "negative"},
+		{"admin_pprof not a boolean", "admin_pprof: sometimes\n", 1, "admin_pprof", "true or false"},
 		{"duration a list", "timeouts:\n  idle: [1s]\n", 2, "timeouts.idle", "must be a duration"},
 
 		// Limits.

@@ -21,7 +21,7 @@ func TestLoadEmptyFileGivesDefaults(t *testing.T) {
 		c.DefaultAction != allowlist.Deny || c.Transparent.Mode != "redirect" || c.PAC.MDM != "proxy" {
 		t.Errorf("schema defaults changed: %+v", c)
 	}
-	wantT := Timeouts{10 * time.Second, 5 * time.Second, 10 * time.Second, 10 * time.Minute, 60 * time.Second, 30 * time.Second}
+	wantT := Timeouts{10 * time.Second, 5 * time.Second, 10 * time.Second, 10 * time.Minute, 60 * time.Second, 0, 30 * time.Second}
 	if c.Timeouts != wantT {
 		t.Errorf("timeouts %+v, want %+v", c.Timeouts, wantT)
 	}
@@ -155,6 +155,15 @@ func TestLoadSmallForms(t *testing.T) {
 	t.Run("shutdown_grace 0s", func(t *testing.T) {
 		if c := mustLoad(t, "timeouts: {shutdown_grace: 0s}\n"); c.Timeouts.ShutdownGrace != 0 {
 			t.Errorf("got %v", c.Timeouts.ShutdownGrace)
+		}
+	})
+	t.Run("shutdown_delay and admin_pprof", func(t *testing.T) {
+		c := mustLoad(t, "admin_pprof: true\ntimeouts: {shutdown_delay: 7s}\n")
+		if !c.AdminPprof || c.Timeouts.ShutdownDelay != 7*time.Second {
+			t.Errorf("admin_pprof %v, shutdown_delay %v; want true, 7s", c.AdminPprof, c.Timeouts.ShutdownDelay)
+		}
+		if d := mustLoad(t, "listen: \"127.0.0.1:0\"\n"); d.AdminPprof || d.Timeouts.ShutdownDelay != 0 {
+			t.Errorf("defaults: admin_pprof %v, shutdown_delay %v; want false, 0s", d.AdminPprof, d.Timeouts.ShutdownDelay)
 		}
 	})
 	t.Run("anchors and aliases", func(t *testing.T) {

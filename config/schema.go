@@ -28,6 +28,7 @@ type field struct {
 var schema = []field{
 	{name: "listen"},
 	{name: "admin_listen"},
+	{name: "admin_pprof"},
 	{name: "clients", kind: list},
 	{name: "presets", kind: list},
 	{name: "presets_disabled", kind: list},
@@ -53,6 +54,7 @@ var schema = []field{
 		{name: "connect"},
 		{name: "idle"},
 		{name: "half_close"},
+		{name: "shutdown_delay"},
 		{name: "shutdown_grace"},
 	}},
 	{name: "limits", kind: section, fields: []field{

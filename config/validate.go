@@ -54,6 +54,7 @@ func validate(c *Config) Errors {
 		{"timeouts.connect", c.Timeouts.Connect, false, "10s"},
 		{"timeouts.idle", c.Timeouts.Idle, false, "10m"},
 		{"timeouts.half_close", c.Timeouts.HalfClose, false, "60s"},
+		{"timeouts.shutdown_delay", c.Timeouts.ShutdownDelay, true, "10s"},
 		{"timeouts.shutdown_grace", c.Timeouts.ShutdownGrace, true, "30s"},
 	} {
 		switch {

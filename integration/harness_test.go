@@ -24,11 +24,12 @@ const waitLimit = 20 * time.Second
 // Config is the part of mdmproxy's configuration a test chooses. listen, admin_listen and the
 // event log are filled in by the harness.
 type Config struct {
-	Clients  []string          `yaml:"clients,omitempty"`
-	Rules    []Rule            `yaml:"rules"`
-	Hosts    []Host            `yaml:"hosts,omitempty"`
-	Timeouts map[string]string `yaml:"timeouts,omitempty"`
-	Limits   map[string]int    `yaml:"limits,omitempty"`
+	AdminPprof bool              `yaml:"admin_pprof,omitempty"`
+	Clients    []string          `yaml:"clients,omitempty"`
+	Rules      []Rule            `yaml:"rules"`
+	Hosts      []Host            `yaml:"hosts,omitempty"`
+	Timeouts   map[string]string `yaml:"timeouts,omitempty"`
+	Limits     map[string]int    `yaml:"limits,omitempty"`
 }
 
 // Rule is one entry of rules.
@@ -60,6 +61,7 @@ func loopbackHosts(names ...string) []Host {
 type fileConfig struct {
 	Listen      string            `yaml:"listen"`
 	AdminListen string            `yaml:"admin_listen"`
+	AdminPprof  bool              `yaml:"admin_pprof,omitempty"`
 	Clients     []string          `yaml:"clients,omitempty"`
 	Rules       []Rule            `yaml:"rules"`
 	Hosts       []Host            `yaml:"hosts,omitempty"`
@@ -87,7 +89,7 @@ type Proxy struct {
 // renderConfig is c as the YAML file the proxy reads, its events going to eventsPath.
 func renderConfig(c Config, eventsPath string) []byte {
 	fc := fileConfig{
-		Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
+		Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", AdminPprof: c.AdminPprof,
 		Clients: c.Clients, Rules: c.Rules, Hosts: c.Hosts, Timeouts: c.Timeouts, Limits: c.Limits,
 		Log: map[string]string{"format": "json", "output": "file:" + eventsPath, "level": "info"},
 	}

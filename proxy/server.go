@@ -100,6 +100,25 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// drain stops the plain-HTTP server taking connections and waits for the requests in flight
+// to finish; when ctx ends first, it closes them. It closes done when it returns.
+func (p *plainServer) drain(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	p.Close()
+	if p.http.Shutdown(ctx) != nil {
+		p.http.Close()
+	}
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *Server) track(ln net.Listener) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -148,8 +167,9 @@ func (s *Server) OpenTunnels() int {
 	return len(s.tunnels)
 }
 
-// Shutdown stops accepting, lets connections being set up finish and open tunnels drain until
-// ctx ends, then closes what is left. It returns ctx.Err() if tunnels had to be cut.
+// Shutdown stops accepting, lets connections being set up finish, plain-HTTP requests in flight
+// complete and open tunnels drain until ctx ends, then closes what is left. It returns
+// ctx.Err() if tunnels or requests had to be cut.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing.Store(true)
@@ -157,8 +177,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.mu.Unlock()
+	plainDrained := make(chan struct{})
 	if p := s.plain.Load(); p != nil {
-		p.close()
+		go p.drain(ctx, plainDrained)
+	} else {
+		close(plainDrained)
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -166,11 +189,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		n := len(s.tunnels)
 		s.mu.Unlock()
-		if n == 0 && s.pending.Load() == 0 {
+		if n == 0 && s.pending.Load() == 0 && isClosed(plainDrained) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
+			<-plainDrained // drain closes what is left of the plain requests when ctx ends
 			// Abort outside the lock: an abort may end a tunnel at once, which takes the lock.
 			s.mu.Lock()
 			s.cut = true

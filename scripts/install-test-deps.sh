@@ -4,10 +4,11 @@
 set -euo pipefail
 
 # squid-openssl: the school's filter as upstream (issue 11); haproxy: PROXY protocol in front
+# and `haproxy -c` of deploy/haproxy, systemd: `systemd-analyze verify` of deploy/systemd
 # (issue 14); rsyslog and rsyslog-gnutls: the SIEM receiver (issue 13); python3-pacparser and
 # chromium: real PAC engines and the status page (issues 12, 16); nftables: transparent
 # interception in network namespaces (issue 15).
-packages=(curl openssl ca-certificates iproute2 procps
+packages=(curl openssl ca-certificates iproute2 procps systemd
 	squid-openssl haproxy rsyslog rsyslog-gnutls python3-pacparser chromium nftables)
 sudo=""
 missing=()

@@ -21,6 +21,7 @@ type reloader struct {
 	srv   *proxy.Server
 	sink  *eventSink
 	log   zerolog.Logger
+	admin *adminState // admin_pprof follows the configuration
 
 	mu      sync.Mutex
 	current *config.Config
@@ -59,6 +60,7 @@ func (r *reloader) reload(trigger string) bool {
 			Msg("listen addresses change only on restart")
 	}
 	r.srv.Update(settings)
+	r.admin.pprof.Store(cfg.AdminPprof)
 	r.current = cfg
 	r.log.Info().Str("trigger", trigger).Int("rules", len(settings.Policy.Rules())).Msg("configuration reloaded")
 	return true

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -72,25 +71,31 @@ func serve(args []string, stderr io.Writer) int {
 
 	srv := &proxy.Server{Events: sink, Log: oplog}
 	srv.Update(settings)
+	st := &adminState{}
+	st.policyLoaded.Store(true)
+	st.pprof.Store(cfg.AdminPprof)
+
+	// The admin listener comes first, so /readyz answers 503 until every proxy listener is up.
+	adminLn, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		oplog.Error().Err(err).Str("admin_listen", cfg.AdminListen).Msg("cannot listen")
+		evlog.Close()
+		return exitFailure
+	}
+	st.expectListeners(1)
+	admin := newAdminServer(adminHandler(st, newRegistry(srv, sink)))
+	go admin.Serve(adminLn)
 
 	ln, err := proxy.Listen(context.Background(), "tcp", cfg.Listen)
 	if err != nil {
 		oplog.Error().Err(err).Str("listen", cfg.Listen).Msg("cannot listen")
+		admin.Close()
 		evlog.Close()
 		return exitFailure
 	}
-	adminLn, err := net.Listen("tcp", cfg.AdminListen)
-	if err != nil {
-		oplog.Error().Err(err).Str("admin_listen", cfg.AdminListen).Msg("cannot listen")
-		ln.Close()
-		evlog.Close()
-		return exitFailure
-	}
-	var stopping atomic.Bool
-	admin := &http.Server{Handler: adminHandler(srv, sink, &stopping), ReadHeaderTimeout: 10 * time.Second}
-	go admin.Serve(adminLn)
+	st.listenerUp()
 
-	rl := &reloader{path: *path, flags: flags, srv: srv, sink: sink, log: oplog, current: cfg}
+	rl := &reloader{path: *path, flags: flags, srv: srv, sink: sink, log: oplog, admin: st, current: cfg}
 	stopWatch := rl.watch()
 	defer stopWatch()
 
@@ -104,7 +109,7 @@ func serve(args []string, stderr io.Writer) int {
 		select {
 		case err := <-served:
 			oplog.Error().Err(err).Msg("proxy listener failed")
-			stopping.Store(true)
+			st.stopping.Store(true)
 			sink.close()
 			return exitFailure
 		case sig := <-sigs:
@@ -112,10 +117,12 @@ func serve(args []string, stderr io.Writer) int {
 				rl.reload("SIGHUP")
 				continue
 			}
-			stopping.Store(true)
-			grace := rl.config().Timeouts.ShutdownGrace
-			oplog.Info().Str("signal", sig.String()).Int("open_tunnels", srv.OpenTunnels()).Dur("grace", grace).Msg("shutting down")
-			ctx, cancel := context.WithTimeout(context.Background(), grace)
+			st.stopping.Store(true)
+			to := rl.config().Timeouts
+			oplog.Info().Str("signal", sig.String()).Int("open_tunnels", srv.OpenTunnels()).
+				Dur("delay", to.ShutdownDelay).Dur("grace", to.ShutdownGrace).Msg("shutting down")
+			delayShutdown(to.ShutdownDelay, sigs, oplog)
+			ctx, cancel := context.WithTimeout(context.Background(), to.ShutdownGrace)
 			err := srv.Shutdown(ctx)
 			cancel()
 			if errors.Is(err, context.DeadlineExceeded) {
@@ -130,6 +137,28 @@ func serve(args []string, stderr io.Writer) int {
 			sink.close()
 			oplog.Info().Msg("mdmproxy stopped")
 			return exitOK
+		}
+	}
+}
+
+// delayShutdown keeps the listeners accepting for timeouts.shutdown_delay while /readyz says
+// 503, so a load balancer that polls it stops sending before connections are refused. A second
+// SIGTERM or SIGINT ends the delay at once; a SIGHUP is ignored (no reload while stopping).
+func delayShutdown(d time.Duration, sigs <-chan os.Signal, oplog zerolog.Logger) {
+	if d <= 0 {
+		return
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+			return
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				oplog.Info().Str("signal", sig.String()).Msg("shutdown delay cut short")
+				return
+			}
 		}
 	}
 }

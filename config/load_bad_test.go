@@ -150,8 +150,6 @@ func TestLoadBad(t *testing.T) {
 		{"transparent listen", "transparent:\n  listen: [\"0.0.0.0:3129\"]\n  mode: tproxy\n", 2, "transparent.listen", "not supported yet"},
 		{"max_tunnels", "limits:\n  max_tunnels: 10000\n", 2, "limits.max_tunnels", "not supported yet"},
 		{"max_tunnels_per_client", "limits:\n  max_tunnels_per_client: 50\n", 2, "limits.max_tunnels_per_client", "not supported yet"},
-		{"log format cef, short form", "log:\n  format: cef\n", 2, "log.format", "\"cef\" is not supported yet"},
-		{"log format leef in outputs", "log:\n  outputs:\n    - {format: json, output: stdout}\n    - {format: leef, output: stderr}\n", 4, "log.outputs[1].format", "\"leef\" is not supported yet"},
 		{"syslog output", "log:\n  outputs:\n    - format: json\n      output: \"syslog+tls://siem.school.lan:6514\"\n", 4, "log.outputs[0].output", "syslog outputs are not supported yet"},
 		{"syslog short form", "log: {output: \"syslog+udp://10.0.0.5:514\"}\n", 1, "log.output", "syslog outputs are not supported yet"},
 	}

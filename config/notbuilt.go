@@ -45,9 +45,6 @@ func notBuiltYet(c *Config) Errors {
 	}
 	for i, o := range c.Log.Outputs {
 		key := indexKey("log.outputs", i)
-		if o.Format != "json" {
-			no(key+".format", quote(o.Format)+" is not supported yet; only json is")
-		}
 		if isSyslog(o.Output) {
 			no(key+".output", "syslog outputs are not supported yet; use stdout, stderr or file:PATH")
 		}

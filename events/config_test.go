@@ -27,8 +27,7 @@ func TestValidate(t *testing.T) {
 
 		{name: "bad log.level", cfg: events.Config{Level: "verbose"},
 			want: []string{`log.level: unknown level "verbose"`}},
-		{name: "short form format not built", cfg: events.Config{Format: "cef", Output: "stdout"},
-			want: []string{"log.format: format cef is not built yet"}},
+		{name: "short form cef", cfg: events.Config{Format: "cef", Output: "stdout"}},
 		{name: "short form syslog not built", cfg: events.Config{Output: "syslog+udp://siem:514"},
 			want: []string{"log.output: syslog+udp output is not built yet"}},
 		{name: "short form unknown output", cfg: events.Config{Output: "/var/log/x"},
@@ -38,9 +37,8 @@ func TestValidate(t *testing.T) {
 			want: []string{"log.outputs[1].output: syslog+tls output is not built yet"}},
 		{name: "list syslog+tcp not built", cfg: events.Config{Outputs: []events.OutputConfig{{Output: "syslog+tcp://siem:601"}}},
 			want: []string{"log.outputs[0].output: syslog+tcp output is not built yet"}},
-		{name: "list leef and squid not built", cfg: events.Config{Outputs: []events.OutputConfig{
-			{Format: "leef", Output: "stdout"}, {Format: "squid", Output: "stderr"}}},
-			want: []string{"log.outputs[0].format: format leef is not built yet", "log.outputs[1].format: format squid is not built yet"}},
+		{name: "list leef and squid", cfg: events.Config{Outputs: []events.OutputConfig{
+			{Format: "leef", Output: "stdout"}, {Format: "squid", Output: "stderr"}}}},
 		{name: "unknown format", cfg: events.Config{Outputs: []events.OutputConfig{{Format: "xml", Output: "stdout"}}},
 			want: []string{`log.outputs[0].format: unknown format "xml"`}},
 		{name: "bad output level", cfg: events.Config{Outputs: []events.OutputConfig{{Output: "stdout", Level: "loud"}}},
@@ -59,7 +57,7 @@ func TestValidate(t *testing.T) {
 		{name: "short and list together", cfg: events.Config{Output: "stdout", Outputs: []events.OutputConfig{{Output: "stderr"}}},
 			want: []string{"log.outputs: give either log.output and log.format"}},
 		{name: "all problems at once", cfg: events.Config{Level: "x", Outputs: []events.OutputConfig{
-			{Format: "cef", Output: "syslog+udp://a:514"}, {Output: "nowhere", Level: "y"}}},
+			{Format: "xml", Output: "syslog+udp://a:514"}, {Output: "nowhere", Level: "y"}}},
 			want: []string{"log.level:", "log.outputs[0].format:", "log.outputs[0].output:", "log.outputs[1].level:", "log.outputs[1].output:"}},
 		{name: "negative queue", cfg: events.Config{QueueSize: -1}, want: []string{"log: queue size -1 is negative"}},
 	}

@@ -7,7 +7,9 @@ import "fmt"
 // allocate in steady state, because Emit is on the data path.
 type Encoder interface {
 	// AppendEvent appends e, encoded as one complete record including its
-	// line terminator, to dst and returns the extended slice.
+	// line terminator, to dst and returns the extended slice. An encoder
+	// that leaves some events out of its stream on purpose also implements
+	// Skips(*Event) bool; a skipped event is not counted as dropped.
 	AppendEvent(dst []byte, e *Event) []byte
 }
 
@@ -31,11 +33,12 @@ func NewEncoder(format string, obs Observer) (Encoder, error) {
 	switch format {
 	case FormatJSON, "":
 		return newJSONEncoder(obs), nil
-	case FormatCEF, FormatLEEF, FormatSquid:
-		// Part of the configuration schema from the first release, so that
-		// a file written for a later release fails loudly instead of being
-		// read differently.
-		return nil, fmt.Errorf("format %s is not built yet (this release writes json)", format)
+	case FormatCEF:
+		return NewCEFEncoder(obs), nil
+	case FormatLEEF:
+		return NewLEEFEncoder(obs), nil
+	case FormatSquid:
+		return SquidEncoder{}, nil
 	}
 	return nil, fmt.Errorf("unknown format %q (want json, cef, leef or squid)", format)
 }

@@ -37,7 +37,8 @@ type Logger struct {
 type group struct {
 	format string
 	enc    Encoder
-	min    Level // the least severe level any output of the group admits
+	skip   skipper // enc, when it leaves some events out on purpose; else nil
+	min    Level   // the least severe level any output of the group admits
 	outs   []*output
 }
 
@@ -91,7 +92,8 @@ func (l *Logger) addToGroup(format string, observer Observer, o *output) {
 		}
 	}
 	enc, _ := NewEncoder(format, observer)
-	l.groups = append(l.groups, group{format: format, enc: enc, min: o.level, outs: []*output{o}})
+	skip, _ := enc.(skipper)
+	l.groups = append(l.groups, group{format: format, enc: enc, skip: skip, min: o.level, outs: []*output{o}})
 }
 
 // Emit encodes e and queues it for every output whose level admits it. It
@@ -114,8 +116,8 @@ func (l *Logger) Emit(e *Event) {
 	}
 	for i := range l.groups {
 		g := &l.groups[i]
-		if lvl < g.min {
-			continue
+		if lvl < g.min || g.skip != nil && g.skip.Skips(e) {
+			continue // not for this group; a skip is not a drop
 		}
 		b := getBuffer()
 		b.b = g.enc.AppendEvent(b.b, e)

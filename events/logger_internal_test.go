@@ -321,3 +321,23 @@ func TestWriterPausesOnlyWhenTheQueueIsEmpty(t *testing.T) {
 		t.Errorf("the writer paused %d times with records still queued", p)
 	}
 }
+
+// TestSkipIsNotADrop: squid leaves the decision of an established tunnel out
+// (its end event logs it); that is neither written nor dropped, while a json
+// output beside it still gets the event.
+func TestSkipIsNotADrop(t *testing.T) {
+	var squid, js bytes.Buffer
+	l := testLogger(t, Config{Outputs: []OutputConfig{{Format: FormatSquid, Output: "stdout"}, {Format: FormatJSON, Output: "stderr"}}}, &squid, &js)
+	l.Emit(&Event{Action: ActionSplice, DestDomain: "a.example", DestPort: 443})
+	l.Emit(&Event{Action: ActionEnd, DestDomain: "a.example", DestPort: 443})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := l.Stats()
+	if st[0].Written != 1 || st[0].Dropped != 0 || st[1].Written != 2 || l.Dropped() != 0 {
+		t.Errorf("stats %+v, dropped %d", st, l.Dropped())
+	}
+	if !strings.Contains(squid.String(), "TCP_TUNNEL/200") || strings.Count(squid.String(), "\n") != 1 {
+		t.Errorf("squid output %q", squid.String())
+	}
+}

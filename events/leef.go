@@ -1,0 +1,182 @@
+package events
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// LEEFEncoder writes an Event as one IBM QRadar Log Event Extended Format
+// (LEEF 2.0) line with a declared tab delimiter:
+//
+//	LEEF:2.0|mdmproxy|mdmproxy|VERSION|ACTION|x09|devTime=...<TAB>src=...<TAB>...
+//
+// Header fields escape '\' and '|' with a backslash. Attribute values escape
+// '\' as \\, the delimiter (tab) as \t and line breaks as \n and \r; other
+// control characters and invalid UTF-8 become U+FFFD and every value is cut
+// to 1023 bytes, so no client-supplied text can end its attribute or the
+// line. An attribute is split from its value at the first '=', so '=' in a
+// value needs no escape. The attributes are listed in docs/siem.md.
+type LEEFEncoder struct {
+	header  []byte // "LEEF:2.0|mdmproxy|mdmproxy|VERSION|", escaped once
+	devName string
+}
+
+// leefDelimiter is the attribute delimiter; the header declares it as x09.
+const leefDelimiter = '\t'
+
+// leefTimeFormat is devTimeFormat: the Java SimpleDateFormat QRadar parses
+// devTime with.
+const leefTimeFormat = "yyyy-MM-dd'T'HH:mm:ss.SSSX"
+
+// NewLEEFEncoder returns a LEEF encoder; obs.Version is the header's product
+// version and obs.Name the devName attribute.
+func NewLEEFEncoder(obs Observer) *LEEFEncoder {
+	h := []byte("LEEF:2.0|")
+	h = appendLEEFHeader(h, ObserverVendor)
+	h = append(h, '|')
+	h = appendLEEFHeader(h, ObserverProduct)
+	h = append(h, '|')
+	v := obs.Version
+	if v == "" {
+		v = "unknown"
+	}
+	h = appendLEEFHeader(h, v)
+	h = append(h, '|')
+	return &LEEFEncoder{header: h, devName: obs.Name}
+}
+
+// AppendEvent implements Encoder.
+func (l *LEEFEncoder) AppendEvent(dst []byte, e *Event) []byte {
+	dst = append(dst, l.header...)
+	dst = appendLEEFHeader(dst, string(e.Action))
+	dst = append(dst, "|x09|"...)
+
+	x := leefAttrs{b: dst}
+	x.raw("devTime", appendLEEFTime(x.num[:0], eventTime(e)))
+	x.str("devTimeFormat", leefTimeFormat)
+	if l.devName != "" {
+		x.str("devName", l.devName)
+	}
+	x.str("cat", string(e.Action))
+	x.raw("sev", strconv.AppendInt(x.num[:0], int64(severity(e)), 10))
+	x.str("outcome", e.outcome())
+	x.str("state", e.State())
+	x.opt("reason", e.Reason)
+	if e.SourceIP.IsValid() {
+		x.raw("src", appendAddr(x.num[:0], e.SourceIP))
+	}
+	if e.SourcePort != 0 {
+		x.raw("srcPort", strconv.AppendUint(x.num[:0], uint64(e.SourcePort), 10))
+	}
+	domain, rawTarget := e.Domain()
+	x.opt("dstHost", domain)
+	if e.DestIP.IsValid() {
+		x.raw("dst", appendAddr(x.num[:0], e.DestIP))
+	}
+	if e.DestPort != 0 {
+		x.raw("dstPort", strconv.AppendUint(x.num[:0], uint64(e.DestPort), 10))
+	}
+	x.str("proto", "TCP")
+	if e.Action == ActionEnd || e.SourceBytes != 0 || e.DestBytes != 0 {
+		x.raw("srcBytes", strconv.AppendInt(x.num[:0], e.SourceBytes, 10))
+		x.raw("dstBytes", strconv.AppendInt(x.num[:0], e.DestBytes, 10))
+	}
+	if e.Action == ActionEnd || e.Duration != 0 {
+		x.raw("durationMs", strconv.AppendInt(x.num[:0], e.Duration.Milliseconds(), 10))
+	}
+	x.opt("rule", e.Rule)
+	x.opt("sni", e.SNI)
+	x.opt("method", e.Method)
+	x.opt("url", e.URL)
+	if e.StatusCode != 0 {
+		x.raw("httpStatus", strconv.AppendInt(x.num[:0], int64(e.StatusCode), 10))
+	}
+	x.opt("rawTarget", rawTarget)
+	x.opt("enforceAction", string(e.EnforceAction))
+	x.opt("enforceReason", e.EnforceReason)
+	if e.Balancer.IsValid() {
+		x.raw("balancer", appendAddrPort(x.num[:0], e.Balancer))
+	}
+	if e.Intercepted {
+		x.str("intercepted", "true")
+	}
+	x.opt("upstream", e.Upstream)
+	if e.aggregated() {
+		x.raw("count", strconv.AppendInt(x.num[:0], int64(e.Count), 10))
+		if !e.FirstTime.IsZero() {
+			x.raw("firstTime", appendLEEFTime(x.num[:0], e.FirstTime))
+		}
+		if !e.LastTime.IsZero() {
+			x.raw("lastTime", appendLEEFTime(x.num[:0], e.LastTime))
+		}
+	}
+	if e.Dropped != 0 {
+		x.raw("dropped", strconv.AppendUint(x.num[:0], e.Dropped, 10))
+	}
+	return append(x.b, '\n')
+}
+
+// leefAttrs appends attributes, the delimiter between them.
+type leefAttrs struct {
+	b     []byte
+	first bool
+	num   [64]byte
+}
+
+func (x *leefAttrs) key(k string) {
+	if x.first {
+		x.b = append(x.b, leefDelimiter)
+	}
+	x.first = true
+	x.b = append(x.b, k...)
+	x.b = append(x.b, '=')
+}
+
+func (x *leefAttrs) str(k, v string) {
+	x.key(k)
+	x.b = appendLEEFValue(x.b, v)
+}
+
+// opt appends k only when v is not empty.
+func (x *leefAttrs) opt(k, v string) {
+	if v != "" {
+		x.str(k, v)
+	}
+}
+
+func (x *leefAttrs) raw(k string, v []byte) {
+	x.key(k)
+	x.b = append(x.b, v...)
+}
+
+// appendLEEFTime appends t in UTC as devTimeFormat describes it.
+func appendLEEFTime(dst []byte, t time.Time) []byte {
+	return t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
+}
+
+// appendLEEFHeader appends a header field: '\' and '|' escaped, control
+// characters U+FFFD.
+func appendLEEFHeader(dst []byte, s string) []byte {
+	return appendCEFHeader(dst, s) // the same rules as CEF's header
+}
+
+// appendLEEFValue appends an attribute value: '\', tab and line breaks
+// escaped, other control characters U+FFFD.
+func appendLEEFValue(dst []byte, s string) []byte {
+	return appendEscaped(dst, s, func(dst []byte, r rune) []byte {
+		switch {
+		case r == '\\':
+			return append(dst, '\\', '\\')
+		case r == leefDelimiter:
+			return append(dst, '\\', 't')
+		case r == '\n':
+			return append(dst, '\\', 'n')
+		case r == '\r':
+			return append(dst, '\\', 'r')
+		case isControl(r):
+			return utf8.AppendRune(dst, utf8.RuneError)
+		}
+		return utf8.AppendRune(dst, r)
+	})
+}

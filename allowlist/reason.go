@@ -1,9 +1,13 @@
 package allowlist
 
-// Reason says why the policy decided what it did. Its String form is the event.reason token
-// the SIEM sees.
+// Reason says why a connection was decided, refused, failed or ended. Its String form is the
+// event.reason token the SIEM sees. This file is the one vocabulary of those tokens: the
+// policy's own reasons (Decide returns them), and those the proxy gives for what happens in
+// the transport (a head that does not parse, a dial that fails, a tunnel that ends). A new
+// token is added here and nowhere else.
 type Reason uint8
 
+// The policy's reasons: Decide returns these.
 const (
 	// ReasonRule: a rule allows the target (and the SNI, when there is one).
 	ReasonRule Reason = iota
@@ -21,11 +25,75 @@ const (
 	ReasonSNIMismatch
 	// ReasonSNINotAllowed: no rule allows the ClientHello's server name on this port.
 	ReasonSNINotAllowed
-	// ReasonBadTarget: the query names no destination.
+	// ReasonBadTarget: the target names no destination, or did not parse.
 	ReasonBadTarget
+
+	// ReasonNotTLS: the rule requires TLS and the first bytes were not a ClientHello. The proxy
+	// finds it out, but it is a policy refusal: report mode lets it through.
+	ReasonNotTLS
 )
 
-var reasonNames = [...]string{
+// The transport's reasons: the proxy gives these for bad input, failures and limits.
+const (
+	// ReasonBadRequest: the request head did not parse, or is one a proxy must not pass on.
+	ReasonBadRequest Reason = iota + ReasonNotTLS + 1
+	// ReasonHeaderTooLarge: the request head exceeded limits.max_header_bytes.
+	ReasonHeaderTooLarge
+	// ReasonHeaderTimeout: the request head did not arrive within timeouts.header.
+	ReasonHeaderTimeout
+	// ReasonResolveFailed: the name did not resolve.
+	ReasonResolveFailed
+	// ReasonResolveTimeout: the name did not resolve within timeouts.connect.
+	ReasonResolveTimeout
+	// ReasonDialFailed: the destination refused or was unreachable.
+	ReasonDialFailed
+	// ReasonDialTimeout: the destination did not answer within timeouts.connect.
+	ReasonDialTimeout
+	// ReasonUpstreamFailed: the upstream proxy refused the connection or broke the exchange.
+	ReasonUpstreamFailed
+	// ReasonUpstreamTimeout: the upstream proxy did not answer within timeouts.connect.
+	ReasonUpstreamTimeout
+	// ReasonUpstreamRefused: the upstream proxy answered the CONNECT with a refusal, relayed.
+	ReasonUpstreamRefused
+	// ReasonHelloTimeout: no whole ClientHello within timeouts.hello.
+	ReasonHelloTimeout
+	// ReasonHelloTooLarge: the ClientHello exceeded limits.max_hello_bytes.
+	ReasonHelloTooLarge
+	// ReasonBadHello: the ClientHello did not parse.
+	ReasonBadHello
+	// ReasonBadSNI: the server name is not a valid host name.
+	ReasonBadSNI
+	// ReasonClientClosed: the client went away before the tunnel was spliced.
+	ReasonClientClosed
+	// ReasonTooManyTunnels: limits.max_tunnels tunnels are open or being set up.
+	ReasonTooManyTunnels
+	// ReasonTooManyClientTunnels: the client holds limits.max_tunnels_per_client tunnels.
+	ReasonTooManyClientTunnels
+	// ReasonPlainHTTP: plain-HTTP proxying is not built yet.
+	ReasonPlainHTTP
+	// ReasonInternalError: the proxy failed (a recovered panic); the connection was closed.
+	ReasonInternalError
+)
+
+// The reasons of end events: why a tunnel or request ended.
+const (
+	// ReasonEOF: both sides finished.
+	ReasonEOF Reason = iota + ReasonInternalError + 1
+	// ReasonIdleTimeout: no bytes either way for timeouts.idle.
+	ReasonIdleTimeout
+	// ReasonHalfCloseTimeout: one side finished and the other went on past timeouts.half_close.
+	ReasonHalfCloseTimeout
+	// ReasonReset: a side reset or failed.
+	ReasonReset
+	// ReasonShutdown: the proxy was stopping (the shutdown grace period ended).
+	ReasonShutdown
+	// ReasonRelayFailed: the proxy could not relay (e.g. out of descriptors).
+	ReasonRelayFailed
+
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
 	ReasonRule:             "rule",
 	ReasonDefault:          "default_action",
 	ReasonClientNotAllowed: "client_not_allowed",
@@ -35,11 +103,59 @@ var reasonNames = [...]string{
 	ReasonSNIMismatch:      "sni_mismatch",
 	ReasonSNINotAllowed:    "sni_not_allowed",
 	ReasonBadTarget:        "bad_target",
+	ReasonNotTLS:           "not_tls",
+
+	ReasonBadRequest:           "bad_request",
+	ReasonHeaderTooLarge:       "header_too_large",
+	ReasonHeaderTimeout:        "header_timeout",
+	ReasonResolveFailed:        "resolve_failed",
+	ReasonResolveTimeout:       "resolve_timeout",
+	ReasonDialFailed:           "dial_failed",
+	ReasonDialTimeout:          "dial_timeout",
+	ReasonUpstreamFailed:       "upstream_failed",
+	ReasonUpstreamTimeout:      "upstream_timeout",
+	ReasonUpstreamRefused:      "upstream_refused",
+	ReasonHelloTimeout:         "hello_timeout",
+	ReasonHelloTooLarge:        "hello_too_large",
+	ReasonBadHello:             "bad_hello",
+	ReasonBadSNI:               "bad_sni",
+	ReasonClientClosed:         "client_closed",
+	ReasonTooManyTunnels:       "too_many_tunnels",
+	ReasonTooManyClientTunnels: "too_many_client_tunnels",
+	ReasonPlainHTTP:            "plain_http",
+	ReasonInternalError:        "internal_error",
+
+	ReasonEOF:              "eof",
+	ReasonIdleTimeout:      "idle_timeout",
+	ReasonHalfCloseTimeout: "half_close_timeout",
+	ReasonReset:            "reset",
+	ReasonShutdown:         "shutdown",
+	ReasonRelayFailed:      "relay_failed",
 }
 
 func (r Reason) String() string {
-	if int(r) < len(reasonNames) {
+	if r < numReasons {
 		return reasonNames[r]
 	}
 	return "unknown"
+}
+
+// Reasons returns every reason, in the order of this file (documentation and tests list them).
+func Reasons() []Reason {
+	rs := make([]Reason, numReasons)
+	for i := range rs {
+		rs[i] = Reason(i)
+	}
+	return rs
+}
+
+// Reportable reports whether report mode lets a refusal for this reason through: a refusal by
+// policy (no rule, port, SNI, not TLS). The client check, deny_cidrs, bad input and limits hold
+// in report mode too.
+func (r Reason) Reportable() bool {
+	switch r {
+	case ReasonNoRule, ReasonPortNotAllowed, ReasonSNIMismatch, ReasonSNINotAllowed, ReasonNotTLS:
+		return true
+	}
+	return false
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdmproxy/mdmproxy/allowlist"
 	"github.com/mdmproxy/mdmproxy/events"
 )
 
@@ -43,6 +44,7 @@ func (ss *session) setupDone() {
 func (s *Server) serveConn(c net.Conn) {
 	ss := &session{srv: s, set: s.settings.Load(), conn: c, start: time.Now()}
 	defer ss.setupDone()
+	defer ss.recoverSession()
 	ss.client = addrPortOf(c.RemoteAddr())
 	ss.lr = io.LimitedReader{R: c, N: int64(ss.set.Limits.MaxHeaderBytes)}
 	ss.br = readerPool.Get().(*bufio.Reader)
@@ -87,22 +89,22 @@ func (s *Server) serveConn(c net.Conn) {
 
 // refuseHead answers a request head that could not be read.
 func (ss *session) refuseHead(err error) {
-	reason, status := reasonBadRequest, http.StatusBadRequest
+	reason, status := allowlist.ReasonBadRequest, http.StatusBadRequest
 	switch {
 	case ss.lr.N <= 0:
-		reason, status = reasonHeaderTooLarge, http.StatusRequestHeaderFieldsTooLarge
+		reason, status = allowlist.ReasonHeaderTooLarge, http.StatusRequestHeaderFieldsTooLarge
 	case isTimeout(err):
-		reason, status = reasonHeaderTimeout, http.StatusRequestTimeout
+		reason, status = allowlist.ReasonHeaderTimeout, http.StatusRequestTimeout
 	case errors.Is(err, io.EOF) && ss.lr.N == int64(ss.set.Limits.MaxHeaderBytes):
 		// The client connected and left without a word (a port scan, a health check): no event.
 		ss.conn.Close()
 		return
 	}
 	ev := ss.event(events.ActionDeny)
-	ev.Reason = reason
+	ev.Reason = reason.String()
 	ss.srv.metrics.Denied.Add(1)
 	ss.srv.emit(ev)
-	writeStatus(ss.conn, status, reason+": "+errText(err))
+	writeStatus(ss.conn, status, reason.String()+": "+errText(err))
 	ss.conn.Close()
 }
 

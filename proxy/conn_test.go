@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/mdmproxy/mdmproxy/events"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
 )
 
 func TestSilentClientGetsNoEvent(t *testing.T) {
@@ -26,7 +28,7 @@ func TestSilentClientGetsNoEvent(t *testing.T) {
 	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
 	io.ReadAll(c2)
 	ev := rec.wait(t, func(e events.Event) bool { return true })
-	if ev.SourcePort != uint16(c2.LocalAddr().(*net.TCPAddr).Port) || ev.Reason != reasonBadRequest {
+	if ev.SourcePort != uint16(c2.LocalAddr().(*net.TCPAddr).Port) || ev.Reason != allowlist.ReasonBadRequest.String() {
 		t.Errorf("first event %+v; want the bad request of the second client", ev)
 	}
 }

@@ -29,13 +29,13 @@ func (ss *session) connect(rawTarget string) {
 	// The client is checked first, before the target is even parsed: a query with only the
 	// client gets ReasonClientNotAllowed from the decision function when it is refused.
 	if d := pol.Decide(q); d.Reason == allowlist.ReasonClientNotAllowed {
-		ss.refuse(ev, http.StatusForbidden, d.Reason.String(), d.Explain(q))
+		ss.refuse(ev, http.StatusForbidden, d.Reason, d.Explain(q))
 		return
 	}
 	target, err := allowlist.ParseTarget(rawTarget)
 	if err != nil {
 		ev.RawTarget = rawTarget[:min(len(rawTarget), maxLoggedTarget)] // never destination.domain
-		ss.refuse(ev, http.StatusBadRequest, reasonBadTarget, err.Error())
+		ss.refuse(ev, http.StatusBadRequest, allowlist.ReasonBadTarget, err.Error())
 		return
 	}
 	q.Name, q.Addr, q.Port = target.Name, target.Addr, target.Port
@@ -44,7 +44,7 @@ func (ss *session) connect(rawTarget string) {
 	d := pol.Decide(q)
 	ev.Rule = d.RuleName()
 	if !d.Allowed() {
-		ss.refuse(ev, http.StatusForbidden, d.Reason.String(), d.Explain(q))
+		ss.refuse(ev, http.StatusForbidden, d.Reason, d.Explain(q))
 		return
 	}
 
@@ -54,9 +54,9 @@ func (ss *session) connect(rawTarget string) {
 	if q.Name != "" {
 		addrs, err := Resolve(ctx, ss.set.Hosts, ss.srv.Lookup, q.Name)
 		if err != nil {
-			reason, status := reasonResolveFailed, http.StatusBadGateway
+			reason, status := allowlist.ReasonResolveFailed, http.StatusBadGateway
 			if isTimeout(err) {
-				reason, status = reasonResolveTimeout, http.StatusGatewayTimeout
+				reason, status = allowlist.ReasonResolveTimeout, http.StatusGatewayTimeout
 			}
 			ss.fail(ev, d, status, reason, err.Error())
 			return
@@ -76,7 +76,7 @@ func (ss *session) connect(rawTarget string) {
 		}
 		if len(candidates) == 0 {
 			ev.Rule = refused.RuleName()
-			ss.refuse(ev, http.StatusForbidden, refused.Reason.String(), refused.Explain(q))
+			ss.refuse(ev, http.StatusForbidden, refused.Reason, refused.Explain(q))
 			return
 		}
 	}
@@ -84,9 +84,9 @@ func (ss *session) connect(rawTarget string) {
 	origin, addr, err := ss.dial(ctx, candidates, q.Port)
 	cancel()
 	if err != nil {
-		reason, status := reasonDialFailed, http.StatusBadGateway
+		reason, status := allowlist.ReasonDialFailed, http.StatusBadGateway
 		if isTimeout(err) {
-			reason, status = reasonDialTimeout, http.StatusGatewayTimeout
+			reason, status = allowlist.ReasonDialTimeout, http.StatusGatewayTimeout
 		}
 		ev.DestIP = candidates[0]
 		ss.fail(ev, d, status, reason, err.Error())
@@ -96,7 +96,7 @@ func (ss *session) connect(rawTarget string) {
 
 	if _, err := ss.conn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
 		origin.Close()
-		ss.fail(ev, d, 0, reasonClientClosed, err.Error())
+		ss.fail(ev, d, 0, allowlist.ReasonClientClosed, err.Error())
 		return
 	}
 	ss.afterConnect(ev, q, d, origin)
@@ -123,7 +123,7 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 			name, nerr := allowlist.NormalizeName(sni)
 			ev.SNI = sni
 			if nerr != nil {
-				ss.reject(ev, origin, clienthello.AlertUnrecognizedName, reasonBadSNI, nerr.Error())
+				ss.reject(ev, origin, clienthello.AlertUnrecognizedName, allowlist.ReasonBadSNI, nerr.Error())
 				return
 			}
 			ev.SNI = name
@@ -131,7 +131,7 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 			d = ss.set.Policy.Decide(q)
 			ev.Rule = d.RuleName()
 			if !d.Allowed() {
-				ss.reject(ev, origin, clienthello.AlertUnrecognizedName, d.Reason.String(), d.Explain(q))
+				ss.reject(ev, origin, clienthello.AlertUnrecognizedName, d.Reason, d.Explain(q))
 				return
 			}
 		}
@@ -140,19 +140,19 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 	case isTimeout(err) && len(raw) == 0 && optional:
 		// A protocol where the server speaks first: nothing to check, splice.
 	case errors.Is(err, clienthello.ErrNotTLS):
-		ss.reject(ev, origin, 0, reasonNotTLS, "the first bytes are not a TLS ClientHello and the rule requires TLS")
+		ss.reject(ev, origin, 0, allowlist.ReasonNotTLS, "the first bytes are not a TLS ClientHello and the rule requires TLS")
 		return
 	case isTimeout(err):
-		ss.reject(ev, origin, 0, reasonHelloTimeout, "no whole ClientHello within timeouts.hello")
+		ss.reject(ev, origin, 0, allowlist.ReasonHelloTimeout, "no whole ClientHello within timeouts.hello")
 		return
 	case errors.Is(err, clienthello.ErrTooLarge):
-		ss.reject(ev, origin, clienthello.AlertDecodeError, reasonHelloTooLarge, err.Error())
+		ss.reject(ev, origin, clienthello.AlertDecodeError, allowlist.ReasonHelloTooLarge, err.Error())
 		return
 	case errors.Is(err, clienthello.ErrMalformed):
-		ss.reject(ev, origin, clienthello.AlertDecodeError, reasonBadHello, err.Error())
+		ss.reject(ev, origin, clienthello.AlertDecodeError, allowlist.ReasonBadHello, err.Error())
 		return
 	default:
-		ss.reject(ev, origin, 0, reasonClientClosed, err.Error())
+		ss.reject(ev, origin, 0, allowlist.ReasonClientClosed, err.Error())
 		return
 	}
 	ss.conn.SetReadDeadline(time.Time{})
@@ -177,7 +177,7 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 		if _, err := origin.Write(raw); err != nil {
 			ss.conn.Close()
 			origin.Close()
-			end := &events.Event{Time: time.Now(), Action: events.ActionEnd, Reason: endReset, Outcome: events.OutcomeFailure,
+			end := &events.Event{Time: time.Now(), Action: events.ActionEnd, Reason: allowlist.ReasonReset.String(), Outcome: events.OutcomeFailure,
 				SourceIP: ev.SourceIP, SourcePort: ev.SourcePort, DestDomain: ev.DestDomain, DestIP: ev.DestIP, DestPort: ev.DestPort,
 				SNI: ev.SNI, Rule: ev.Rule, Duration: time.Since(ss.start)}
 			ss.srv.emit(end)
@@ -193,7 +193,7 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 	ss.br = nil
 	if !t.start() {
 		end := *ev
-		end.Time, end.Action, end.Reason, end.Duration = time.Now(), events.ActionEnd, endShutdown, time.Since(ss.start)
+		end.Time, end.Action, end.Reason, end.Duration = time.Now(), events.ActionEnd, allowlist.ReasonShutdown.String(), time.Since(ss.start)
 		ss.srv.emit(&end)
 	}
 	ss.setupDone() // after start: Shutdown counts this connection as pending or as a tunnel, never neither
@@ -249,10 +249,10 @@ func (ss *session) dialOne(ctx context.Context, a netip.Addr, port uint16) (net.
 }
 
 // refuse answers a CONNECT refused before the tunnel opened, with a one-line reason.
-func (ss *session) refuse(ev *events.Event, status int, reason, msg string) {
+func (ss *session) refuse(ev *events.Event, status int, reason allowlist.Reason, msg string) {
 	ev.Action = events.ActionDeny
 	ev.Outcome = events.OutcomeFailure
-	ev.Reason = reason
+	ev.Reason = reason.String()
 	ss.srv.metrics.Denied.Add(1)
 	ss.srv.emit(ev)
 	writeStatus(ss.conn, status, msg)
@@ -260,10 +260,10 @@ func (ss *session) refuse(ev *events.Event, status int, reason, msg string) {
 }
 
 // fail answers a CONNECT the policy allowed but the proxy could not carry out.
-func (ss *session) fail(ev *events.Event, d allowlist.Decision, status int, reason, msg string) {
+func (ss *session) fail(ev *events.Event, d allowlist.Decision, status int, reason allowlist.Reason, msg string) {
 	ev.Action = actionOf(d.Action)
 	ev.Outcome = events.OutcomeFailure
-	ev.Reason = reason
+	ev.Reason = reason.String()
 	ss.srv.metrics.Failed.Add(1)
 	ss.srv.emit(ev)
 	if status != 0 {
@@ -273,7 +273,7 @@ func (ss *session) fail(ev *events.Event, d allowlist.Decision, status int, reas
 }
 
 // reject closes a tunnel refused after the 200: with a TLS alert when the client spoke TLS.
-func (ss *session) reject(ev *events.Event, origin net.Conn, alert uint8, reason, msg string) {
+func (ss *session) reject(ev *events.Event, origin net.Conn, alert uint8, reason allowlist.Reason, msg string) {
 	origin.Close()
 	if alert != 0 {
 		ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
@@ -281,9 +281,9 @@ func (ss *session) reject(ev *events.Event, origin net.Conn, alert uint8, reason
 	}
 	ev.Action = events.ActionDeny
 	ev.Outcome = events.OutcomeFailure
-	ev.Reason = reason
+	ev.Reason = reason.String()
 	ss.srv.metrics.Denied.Add(1)
 	ss.srv.emit(ev)
-	ss.srv.Log.Debug().Str("client", ss.client.String()).Str("reason", reason).Msg(msg)
+	ss.srv.Log.Debug().Str("client", ss.client.String()).Str("reason", reason.String()).Msg(msg)
 	ss.conn.Close()
 }

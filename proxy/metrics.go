@@ -11,4 +11,5 @@ type Metrics struct {
 	Failed      atomic.Int64 // connections allowed but not established (resolve, dial)
 	BytesUp     atomic.Int64 // bytes from clients through ended tunnels
 	BytesDown   atomic.Int64 // bytes to clients through ended tunnels
+	Panics      atomic.Int64 // connection goroutines and pumps that panicked and were recovered
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
 )
 
 // parkAfter is how long a direction must be silent before its pump gives up its goroutine and
@@ -168,7 +170,7 @@ func (s *Server) sweep() {
 	tick := time.NewTicker(sweepEvery)
 	defer tick.Stop()
 	var expired []*tunnel
-	var reasons []string
+	var reasons []allowlist.Reason
 	for range tick.C {
 		expired, reasons = expired[:0], reasons[:0]
 		s.mu.Lock()

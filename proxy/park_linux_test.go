@@ -81,8 +81,8 @@ func TestParkedTunnelTimesOut(t *testing.T) {
 	}
 	waitFor(t, "both pumps to park", func() bool { return srv.parked() == 2 })
 	end := rec.wait(t, byAction(events.ActionEnd))
-	if end.Reason != endIdle {
-		t.Errorf("end reason %q, want %q", end.Reason, endIdle)
+	if end.Reason != allowlist.ReasonIdleTimeout.String() {
+		t.Errorf("end reason %q, want %q", end.Reason, allowlist.ReasonIdleTimeout.String())
 	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err == nil {
@@ -114,8 +114,8 @@ func TestParkedHalfClosedTunnelIsReaped(t *testing.T) {
 	waitFor(t, "the origin->client pump to park", func() bool { return srv.parked() >= 1 })
 	c.(*net.TCPConn).CloseWrite()
 	end := rec.wait(t, byAction(events.ActionEnd))
-	if end.Reason != endHalfClose || end.SourceBytes != 1 {
-		t.Errorf("end event %+v, want reason %q and 1 byte up", end, endHalfClose)
+	if end.Reason != allowlist.ReasonHalfCloseTimeout.String() || end.SourceBytes != 1 {
+		t.Errorf("end event %+v, want reason %q and 1 byte up", end, allowlist.ReasonHalfCloseTimeout.String())
 	}
 }
 
@@ -132,8 +132,8 @@ func TestShutdownEndsParkedTunnels(t *testing.T) {
 		t.Error("Shutdown with an open tunnel returned nil before its grace ended")
 	}
 	end := rec.wait(t, byAction(events.ActionEnd))
-	if end.Reason != endShutdown {
-		t.Errorf("end reason %q, want %q", end.Reason, endShutdown)
+	if end.Reason != allowlist.ReasonShutdown.String() {
+		t.Errorf("end reason %q, want %q", end.Reason, allowlist.ReasonShutdown.String())
 	}
 	waitFor(t, "no tunnels", func() bool { return srv.OpenTunnels() == 0 })
 }

@@ -89,7 +89,7 @@ func (s *Server) plainRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Req
 	ev := &events.Event{Time: time.Now(), Action: events.ActionDeny, Outcome: events.OutcomeFailure,
 		SourceIP: client, SourcePort: ap.Port(), URL: r.URL.String(), Method: r.Method, DestDomain: r.URL.Hostname()}
 	msg := "plain-HTTP proxying is not supported; use CONNECT"
-	ev.Reason = reasonPlainHTTP
+	ev.Reason = allowlist.ReasonPlainHTTP.String()
 	q := allowlist.Query{Client: client}
 	if d := set.Policy.Decide(q); d.Reason == allowlist.ReasonClientNotAllowed {
 		ev.Reason, msg = d.Reason.String(), d.Explain(q)

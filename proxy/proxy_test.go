@@ -120,7 +120,7 @@ func TestHalfCloseBothWays(t *testing.T) {
 		t.Fatalf("after half-close got %q, %v", got, err)
 	}
 	end := rec.wait(t, byAction(events.ActionEnd))
-	if end.Reason != endEOF || end.SourceBytes != 5 || end.DestBytes != 5 {
+	if end.Reason != allowlist.ReasonEOF.String() || end.SourceBytes != 5 || end.DestBytes != 5 {
 		t.Errorf("end event %+v", end)
 	}
 }
@@ -144,8 +144,8 @@ func TestHalfClosedTunnelIsReaped(t *testing.T) {
 	c.Write([]byte("x"))
 	c.(*net.TCPConn).CloseWrite()
 	end := rec.wait(t, byAction(events.ActionEnd))
-	if end.Reason != endHalfClose {
-		t.Errorf("end reason %q, want %q", end.Reason, endHalfClose)
+	if end.Reason != allowlist.ReasonHalfCloseTimeout.String() {
+		t.Errorf("end reason %q, want %q", end.Reason, allowlist.ReasonHalfCloseTimeout.String())
 	}
 }
 
@@ -170,8 +170,8 @@ func TestIdleTimeout(t *testing.T) {
 			}
 			if !persistent {
 				end := rec.wait(t, byAction(events.ActionEnd))
-				if end.Reason != endIdle {
-					t.Errorf("end reason %q, want %q", end.Reason, endIdle)
+				if end.Reason != allowlist.ReasonIdleTimeout.String() {
+					t.Errorf("end reason %q, want %q", end.Reason, allowlist.ReasonIdleTimeout.String())
 				}
 				return
 			}
@@ -196,10 +196,10 @@ func TestRefusalsBeforeTheTunnel(t *testing.T) {
 		{"no rule", "CONNECT example.com:443 HTTP/1.1\r\n\r\n", 403, "no_rule"},
 		{"port", "CONNECT origin.test:1 HTTP/1.1\r\n\r\n", 403, "port_not_allowed"},
 		{"loopback literal", "CONNECT 127.0.0.2:" + strconv.Itoa(int(port)) + " HTTP/1.1\r\n\r\n", 403, "denied_address"},
-		{"bad target", "CONNECT a..b:443 HTTP/1.1\r\n\r\n", 400, reasonBadTarget},
-		{"no port", "CONNECT [::1] HTTP/1.1\r\n\r\n", 400, reasonBadTarget},
-		{"garbage", "\x16\x03\x01garbage\r\n\r\n", 400, reasonBadRequest},
-		{"header too large", "CONNECT origin.test:443 HTTP/1.1\r\nX: " + strings.Repeat("a", 2048) + "\r\n\r\n", 431, reasonHeaderTooLarge},
+		{"bad target", "CONNECT a..b:443 HTTP/1.1\r\n\r\n", 400, "bad_target"},
+		{"no port", "CONNECT [::1] HTTP/1.1\r\n\r\n", 400, "bad_target"},
+		{"garbage", "\x16\x03\x01garbage\r\n\r\n", 400, "bad_request"},
+		{"header too large", "CONNECT origin.test:443 HTTP/1.1\r\nX: " + strings.Repeat("a", 2048) + "\r\n\r\n", 431, "header_too_large"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := net.Dial("tcp", addr)

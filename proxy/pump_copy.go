@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
 )
 
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -16,6 +18,7 @@ var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 // and byte counts as the splice pump.
 func copyPump(t *tunnel, src, dst net.Conn, count *atomic.Int64) {
 	defer t.pumpDone()
+	defer recoverCopy(t)
 	t.keepAlive() // this pump never parks, so it cannot wait for the tunnel to go quiet
 	bufp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bufp)
@@ -26,7 +29,7 @@ func copyPump(t *tunnel, src, dst net.Conn, count *atomic.Int64) {
 		if n > 0 {
 			dst.SetWriteDeadline(t.writeDeadline())
 			if _, werr := dst.Write(buf[:n]); werr != nil {
-				t.abort(endReset)
+				t.abort(allowlist.ReasonReset)
 				return
 			}
 			count.Add(int64(n))
@@ -45,10 +48,10 @@ func copyPump(t *tunnel, src, dst net.Conn, count *atomic.Int64) {
 				t.halfClosed(dst)
 				return
 			}
-			t.abort(endEOF)
+			t.abort(allowlist.ReasonEOF)
 			return
 		default:
-			t.abort(endReset)
+			t.abort(allowlist.ReasonReset)
 			return
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
 )
 
 // newPumps builds the two directions of t and returns the function that starts them. They
@@ -161,9 +163,9 @@ func (p *splicePump) writeFirst() bool {
 // deadline (a peer that stopped reading).
 func (p *splicePump) writeFailed(err error) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		p.t.abort(endIdle)
+		p.t.abort(allowlist.ReasonIdleTimeout)
 	} else {
-		p.t.abort(endReset)
+		p.t.abort(allowlist.ReasonReset)
 	}
 }
 
@@ -205,6 +207,7 @@ func (p *splicePump) drain(fd uintptr) bool {
 // direction while that direction is active. After parkAfter of silence it parks the pump and
 // returns; the parker starts run again when bytes arrive.
 func (p *splicePump) run() {
+	defer p.recoverPanic()
 	for {
 		dl := p.t.readDeadline()
 		linger := time.Now().Add(p.t.srv.parkDelay())
@@ -214,7 +217,7 @@ func (p *splicePump) run() {
 		p.src.SetReadDeadline(dl)
 		if err := p.srcRaw.Read(p.waitFn); err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				p.t.abort(endReset) // closed by the other pump or by shutdown: abort keeps the first reason
+				p.t.abort(allowlist.ReasonReset) // closed by the other pump or by shutdown: abort keeps the first reason
 				p.finish()
 				return
 			}
@@ -231,7 +234,7 @@ func (p *splicePump) run() {
 		switch {
 		case p.readErr != nil:
 			p.releaseBuf()
-			p.t.abort(endReset)
+			p.t.abort(allowlist.ReasonReset)
 			p.finish()
 			return
 		case p.n == 0: // EOF: the source finished sending
@@ -245,6 +248,18 @@ func (p *splicePump) run() {
 		if !p.writeFirst() || (more && !p.moveBurst()) {
 			p.finish()
 			return
+		}
+	}
+}
+
+// recoverPanic is deferred by a splice pump's run: a panic aborts the tunnel, and the pump
+// finishes unless it already did, so the tunnel still ends with its end event.
+func (p *splicePump) recoverPanic() {
+	if v := recover(); v != nil {
+		p.t.srv.logPanic("tunnel pump", v)
+		p.t.abort(allowlist.ReasonRelayFailed)
+		if p.state.Load() != pumpDone {
+			p.finish()
 		}
 	}
 }
@@ -282,7 +297,7 @@ func (p *splicePump) moveBurst() bool {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return true // a half-close poke: run looks at the clock
 			}
-			p.t.abort(endReset)
+			p.t.abort(allowlist.ReasonReset)
 			return false
 		}
 		switch {
@@ -291,7 +306,7 @@ func (p *splicePump) moveBurst() bool {
 			return true
 		case p.err != nil:
 			putPipe(pp)
-			p.t.abort(endReset)
+			p.t.abort(allowlist.ReasonReset)
 			return false
 		case p.inBuf == 0: // EOF: the source finished sending
 			putPipe(pp)

@@ -12,6 +12,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mdmproxy/mdmproxy/events"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
 )
 
 // EventSink receives decision and end events. *events.Logger is one.
@@ -204,7 +206,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			}
 			s.mu.Unlock()
 			for _, t := range open {
-				t.abort(endShutdown)
+				t.abort(allowlist.ReasonShutdown)
 			}
 			return ctx.Err()
 		case <-tick.C:

@@ -38,9 +38,9 @@ type tunnel struct {
 	lastActive   atomic.Int64 // unix nanoseconds of the last byte moved either way
 	halfClosedAt atomic.Int64 // unix nanoseconds when the first side finished sending; 0 before
 	pumpsDone    atomic.Int32
-	keptAlive    atomic.Bool            // keepAlive has run
-	endReason    atomic.Pointer[string] // the first reason to end wins
-	pumps        [2]parkable            // the splice pumps, which abort must finish when parked
+	keptAlive    atomic.Bool                      // keepAlive has run
+	endReason    atomic.Pointer[allowlist.Reason] // the first reason to end wins
+	pumps        [2]parkable                      // the splice pumps, which abort must finish when parked
 }
 
 // parkable is a pump that may be parked without a goroutine (see parker).
@@ -112,15 +112,15 @@ func (t *tunnel) writeDeadline() time.Time {
 
 // expired is called when a pump's deadline passed; it reports whether the tunnel must end and
 // why. A deadline can pass while the other direction is busy: then the pump waits again.
-func (t *tunnel) expired() (string, bool) {
+func (t *tunnel) expired() (allowlist.Reason, bool) {
 	now := time.Now().UnixNano()
 	if hc := t.halfClosedAt.Load(); hc != 0 && now >= hc+int64(t.halfShut) {
-		return endHalfClose, true
+		return allowlist.ReasonHalfCloseTimeout, true
 	}
 	if !t.persistent && now >= t.lastActive.Load()+int64(t.idle) {
-		return endIdle, true
+		return allowlist.ReasonIdleTimeout, true
 	}
-	return "", false
+	return 0, false
 }
 
 // halfClosed records that src finished sending (dst was shut for writing) and wakes the other
@@ -132,11 +132,11 @@ func (t *tunnel) halfClosed(other net.Conn) {
 
 // abort ends the tunnel now: both connections are closed, which wakes both pumps. A reset is
 // passed on as a reset (linger 0), so each peer learns the other failed.
-func (t *tunnel) abort(reason string) {
+func (t *tunnel) abort(reason allowlist.Reason) {
 	if !t.endReason.CompareAndSwap(nil, &reason) {
 		return
 	}
-	if reason == endReset {
+	if reason == allowlist.ReasonReset {
 		for _, c := range []net.Conn{t.client, t.origin} {
 			if tc, ok := c.(*net.TCPConn); ok {
 				tc.SetLinger(0)
@@ -157,7 +157,7 @@ func (t *tunnel) pumpDone() {
 	if t.pumpsDone.Add(1) < 2 {
 		return
 	}
-	eof := endEOF
+	eof := allowlist.ReasonEOF
 	t.endReason.CompareAndSwap(nil, &eof)
 	t.client.Close()
 	t.origin.Close()
@@ -165,12 +165,12 @@ func (t *tunnel) pumpDone() {
 	reason := *t.endReason.Load()
 	d := t.decision
 	end := &events.Event{
-		Time: time.Now(), Action: events.ActionEnd, Reason: reason, Outcome: events.OutcomeSuccess,
+		Time: time.Now(), Action: events.ActionEnd, Reason: reason.String(), Outcome: events.OutcomeSuccess,
 		Duration: time.Since(t.started), SourceIP: d.SourceIP, SourcePort: d.SourcePort,
 		DestDomain: d.DestDomain, DestIP: d.DestIP, DestPort: d.DestPort, SNI: d.SNI, Rule: d.Rule,
 		SourceBytes: t.up.Load(), DestBytes: t.down.Load(),
 	}
-	if reason == endReset || reason == endRelayFailed {
+	if reason == allowlist.ReasonReset || reason == allowlist.ReasonRelayFailed {
 		end.Outcome = events.OutcomeFailure
 	}
 	t.srv.metrics.BytesUp.Add(end.SourceBytes)

@@ -153,7 +153,7 @@ func TestParkRacesAbort(t *testing.T) {
 		for spin := 0; spin < (i%256)*8; spin++ { // vary where the abort lands in park
 			reviewSink += spin
 		}
-		tun.abort(endShutdown)
+		tun.abort(allowlist.ReasonShutdown)
 		<-done
 		down.finish() // down never ran: finish it as its goroutine would
 		c2.Close()
@@ -227,7 +227,7 @@ func TestAbortRacesStart(t *testing.T) {
 		go tun.start()
 		for srv.OpenTunnels() == 0 { // what Shutdown's cut and the sweeper see
 		}
-		tun.abort(endShutdown)
+		tun.abort(allowlist.ReasonShutdown)
 		waitFor(t, "the tunnel to end", func() bool { return srv.OpenTunnels() == 0 })
 		c2.Close()
 		o2.Close()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mdmproxy/mdmproxy/allowlist"
+	"github.com/mdmproxy/mdmproxy/internal/app"
 	"github.com/mdmproxy/mdmproxy/proxy"
 )
 
@@ -57,7 +58,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	set, err := settingsFrom(cfg)
+	set, err := app.Settings(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "mdmproxy: invalid configuration:\n%v\n", err)
 		return exitInvalid

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mdmproxy/mdmproxy/config"
 	"github.com/mdmproxy/mdmproxy/events"
+	"github.com/mdmproxy/mdmproxy/internal/app"
 	"github.com/mdmproxy/mdmproxy/proxy"
 )
 
@@ -42,7 +43,7 @@ func (r *reloader) reload(trigger string) bool {
 		r.log.Error().Str("trigger", trigger).Err(err).Msg("reload rejected; the running configuration stays")
 		return false
 	}
-	settings, err := settingsFrom(cfg)
+	settings, err := app.Settings(cfg)
 	if err != nil {
 		r.log.Error().Str("trigger", trigger).Err(err).Msg("reload rejected; the running configuration stays")
 		return false

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mdmproxy/mdmproxy/events"
+	"github.com/mdmproxy/mdmproxy/internal/app"
 	"github.com/mdmproxy/mdmproxy/proxy"
 )
 
@@ -56,7 +57,7 @@ func serve(args []string, stderr io.Writer) int {
 		return code
 	}
 	oplog := newOpLog(stderr, cfg.Log.Level)
-	settings, err := settingsFrom(cfg)
+	settings, err := app.Settings(cfg)
 	if err != nil {
 		oplog.Error().Err(err).Msg("invalid policy")
 		return exitInvalid

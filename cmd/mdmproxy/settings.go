@@ -2,11 +2,8 @@ package main
 
 import (
 	"errors"
-
 	"fmt"
 	"io"
-	"net/netip"
-	"os"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -14,7 +11,7 @@ import (
 	"github.com/mdmproxy/mdmproxy/allowlist"
 	"github.com/mdmproxy/mdmproxy/config"
 	"github.com/mdmproxy/mdmproxy/events"
-	"github.com/mdmproxy/mdmproxy/proxy"
+	"github.com/mdmproxy/mdmproxy/internal/app"
 )
 
 // loadConfig loads the configuration, printing problems to stderr. ok is false when the
@@ -33,43 +30,14 @@ func loadConfig(path string, flags map[string]string, stderr io.Writer) (*config
 	return cfg, exitOK, true
 }
 
-// settingsFrom compiles a configuration into the proxy's snapshot.
-func settingsFrom(cfg *config.Config) (*proxy.Settings, error) {
-	pol, err := allowlist.Compile(cfg.PolicySpec())
-	if err != nil {
-		return nil, err
-	}
-	hosts := make(map[string][]netip.Addr, len(cfg.Hosts))
-	for _, h := range cfg.Hosts {
-		hosts[h.Name] = append(hosts[h.Name], allowlist.CanonicalAddr(h.IP))
-	}
-	t := cfg.Timeouts
-	return &proxy.Settings{
-		Policy:   pol,
-		Hosts:    hosts,
-		Timeouts: proxy.Timeouts{Header: t.Header, Hello: t.Hello, Connect: t.Connect, Idle: t.Idle, HalfClose: t.HalfClose},
-		Limits:   proxy.Limits{MaxHeaderBytes: cfg.Limits.MaxHeaderBytes, MaxHelloBytes: cfg.Limits.MaxHelloBytes},
-	}, nil
-}
-
-// eventsConfigLogged is eventsConfig whose outputs report, on the operational log, each time
+// eventsConfigLogged is app.Events whose outputs report, on the operational log, each time
 // they start failing (the events themselves are counted as dropped).
 func eventsConfigLogged(cfg *config.Config, oplog zerolog.Logger) events.Config {
-	ec := eventsConfig(cfg)
+	ec := app.Events(cfg)
+	ec.Version = buildVersion()
 	ec.OnError = func(output string, err error) {
 		oplog.Error().Str("output", output).Err(err).Msg("event output failing; events are dropped and counted")
 	}
-	return ec
-}
-
-// eventsConfig is the event stream's part of the configuration.
-func eventsConfig(cfg *config.Config) events.Config {
-	ec := events.Config{Level: cfg.Log.Level}
-	for _, o := range cfg.Log.Outputs {
-		ec.Outputs = append(ec.Outputs, events.OutputConfig{Format: o.Format, Output: o.Output, Level: o.Level})
-	}
-	ec.Observer, _ = os.Hostname()
-	ec.Version = buildVersion()
 	return ec
 }
 

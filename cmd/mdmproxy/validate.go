@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/mdmproxy/mdmproxy/events"
+	"github.com/mdmproxy/mdmproxy/internal/app"
 )
 
 // validate loads and checks a configuration: exit 0 valid, 2 invalid.
@@ -23,12 +23,8 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	settings, err := settingsFrom(cfg)
+	settings, err := app.Validate(cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "mdmproxy: invalid configuration:\n%v\n", err)
-		return exitInvalid
-	}
-	if err := events.Validate(eventsConfig(cfg)); err != nil {
 		fmt.Fprintf(stderr, "mdmproxy: invalid configuration:\n%v\n", err)
 		return exitInvalid
 	}

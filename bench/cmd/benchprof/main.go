@@ -16,7 +16,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,10 +25,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mdmproxy/mdmproxy/allowlist"
 	"github.com/mdmproxy/mdmproxy/bench"
 	"github.com/mdmproxy/mdmproxy/config"
 	"github.com/mdmproxy/mdmproxy/events"
+	"github.com/mdmproxy/mdmproxy/internal/app"
 	"github.com/mdmproxy/mdmproxy/proxy"
 )
 
@@ -93,24 +92,12 @@ func run(mode, kind string, dur time.Duration, conc, mib, n, pings int, pingGap 
 	if err != nil {
 		return err
 	}
-	pol, err := allowlist.Compile(cfg.PolicySpec())
+	set, err := app.Settings(cfg)
 	if err != nil {
 		return err
 	}
-	hosts := map[string][]netip.Addr{}
-	for _, h := range cfg.Hosts {
-		hosts[h.Name] = append(hosts[h.Name], allowlist.CanonicalAddr(h.IP))
-	}
-	t := cfg.Timeouts
-	set := &proxy.Settings{
-		Policy: pol, Hosts: hosts,
-		Timeouts: proxy.Timeouts{Header: t.Header, Hello: t.Hello, Connect: t.Connect, Idle: t.Idle, HalfClose: t.HalfClose},
-		Limits:   proxy.Limits{MaxHeaderBytes: cfg.Limits.MaxHeaderBytes, MaxHelloBytes: cfg.Limits.MaxHelloBytes},
-	}
-	ec := events.Config{Level: cfg.Log.Level, Observer: "benchprof"}
-	for _, o := range cfg.Log.Outputs {
-		ec.Outputs = append(ec.Outputs, events.OutputConfig{Format: o.Format, Output: o.Output, Level: o.Level})
-	}
+	ec := app.Events(cfg)
+	ec.Observer = "benchprof"
 	evlog, err := events.New(ec)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@
 //	mdmproxy validate --config FILE
 //	mdmproxy check [--config FILE] [--sni NAME] [--client IP] HOST:PORT
 //	mdmproxy presets [NAME] [--format text|markdown]
+//	mdmproxy doctor [--config FILE] [--format text|json] [--timeout DUR] [--ca FILE]
 //	mdmproxy version
 //
 // Exit status: 0 success; 2 invalid configuration or bad input; 1 any other failure (and, for
@@ -45,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args, stdout, stderr)
 	case "presets":
 		return presetsCmd(args, stdout, stderr)
+	case "doctor":
+		return doctorCmd(args, stdout, stderr)
 	case "version":
 		return version(stdout)
 	case "help":
@@ -62,6 +65,7 @@ func usage(w io.Writer) {
   mdmproxy validate --config FILE
   mdmproxy check [--config FILE] [--sni NAME] [--client IP] HOST:PORT
   mdmproxy presets [NAME] [--format text|markdown]
+  mdmproxy doctor [--config FILE] [--format text|json] [--timeout DUR] [--ca FILE]
   mdmproxy version
 `)
 }

@@ -70,34 +70,46 @@ func appendRule(targets []Target, notes []Note, r allowlist.Rule) ([]Target, []N
 	return targets, notes
 }
 
-// ruleNames returns the names to probe for r: its exact names, and the probe hosts of its
-// preset entry that lie under its wildcards (with their sources); unprobed are the wildcards
-// no probe host stands for.
+// ruleNames returns the names to probe for r: its exact names, and the probe host of its
+// preset entry when it lies under one of its wildcards (with its source); unprobed are the
+// wildcards no probe host stands for.
 func ruleNames(r allowlist.Rule) (names []string, sources map[string]string, unprobed []string) {
 	sources = map[string]string{}
-	probes := presets.ProbesFor(r.Name)
+	probe := presetProbe(r.Name)
 	for _, d := range r.Domains {
 		suffix, wild := strings.CutPrefix(d, "*")
 		if !wild {
 			names = append(names, d)
 			continue
 		}
-		found := false
-		for _, p := range probes {
-			if !strings.HasSuffix(p.Host, suffix) {
-				continue
-			}
-			found = true
-			if _, dup := sources[p.Host]; !dup {
-				names = append(names, p.Host)
-				sources[p.Host] = p.Source
-			}
-		}
-		if !found {
+		if probe == nil || !strings.HasSuffix(probe.Name, suffix) {
 			unprobed = append(unprobed, d)
+			continue
+		}
+		if _, dup := sources[probe.Name]; !dup {
+			names = append(names, probe.Name)
+			sources[probe.Name] = probe.Source
 		}
 	}
 	return names, sources, unprobed
+}
+
+// presetProbe is the probe of the preset entry behind a rule named "preset/entry", or nil.
+func presetProbe(rule string) *presets.Probe {
+	pn, en, ok := strings.Cut(rule, "/")
+	if !ok {
+		return nil
+	}
+	p, ok := presets.Get(pn)
+	if !ok {
+		return nil
+	}
+	for _, e := range p.Entries {
+		if e.Name == en {
+			return e.Probe
+		}
+	}
+	return nil
 }
 
 // probePorts expands the port ranges, each wider range to its two ends (returned in wide).

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/mdmproxy/mdmproxy/internal/app"
 	"github.com/mdmproxy/mdmproxy/internal/doctor"
 )
 
@@ -52,7 +53,7 @@ func doctorCmd(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	set, err := settingsFrom(cfg)
+	set, err := app.Settings(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "mdmproxy: invalid configuration:\n%v\n", err)
 		return exitInvalid

@@ -119,6 +119,7 @@ func (ss *session) event(a events.Action) *events.Event {
 }
 
 func (s *Server) emit(e *events.Event) {
+	s.observe(e) // the metrics' decisions and ends: one place, whichever path emits
 	if s.Events != nil {
 		s.Events.Emit(e)
 	}

@@ -81,6 +81,7 @@ func (ss *session) connect(rawTarget string) {
 		}
 	}
 
+	dialStart := time.Now()
 	origin, addr, err := ss.dial(ctx, candidates, q.Port)
 	cancel()
 	if err != nil {
@@ -93,6 +94,7 @@ func (ss *session) connect(rawTarget string) {
 		return
 	}
 	q.Addr, ev.DestIP = addr, addr
+	ss.srv.obs().dial.Observe(time.Since(dialStart).Seconds())
 
 	if _, err := ss.conn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
 		origin.Close()
@@ -113,8 +115,12 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 	max := ss.set.Limits.MaxHelloBytes
 	ss.lr.N = int64(max)
 	ss.conn.SetReadDeadline(time.Now().Add(ss.set.Timeouts.Hello))
+	helloStart := time.Now()
 	info, raw, err := clienthello.Read(ss.br, (*bufp)[:0], max)
 	*bufp = raw[:0]
+	if err == nil {
+		ss.srv.obs().hello.Observe(time.Since(helloStart).Seconds())
+	}
 	optional := d.Rule != nil && d.Rule.TLS == allowlist.TLSOptional
 	switch {
 	case err == nil:

@@ -38,6 +38,7 @@ type Server struct {
 
 	settings atomic.Pointer[Settings]
 	metrics  Metrics
+	metricsState
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -158,6 +159,14 @@ func (s *Server) addTunnel(t *tunnel) bool {
 func (s *Server) removeTunnel(t *tunnel) {
 	s.mu.Lock()
 	delete(s.tunnels, t)
+	// In the same critical section as the delete: a scrape sees these bytes exactly once.
+	if s.ended == nil {
+		s.ended = make(map[string]endedBytes)
+	}
+	b := s.ended[t.decision.Rule]
+	b.up += t.up.Load()
+	b.down += t.down.Load()
+	s.ended[t.decision.Rule] = b
 	s.mu.Unlock()
 	s.metrics.TunnelsOpen.Add(-1)
 }

@@ -17,12 +17,13 @@ import (
 // reloader applies a changed configuration without dropping tunnels: it builds everything
 // new first and swaps only when all of it is valid; otherwise the running configuration stays.
 type reloader struct {
-	path  string
-	flags map[string]string
-	srv   *proxy.Server
-	sink  *eventSink
-	log   zerolog.Logger
-	admin *adminState // admin_pprof follows the configuration
+	path    string
+	flags   map[string]string
+	srv     *proxy.Server
+	sink    *eventSink
+	log     zerolog.Logger
+	admin   *adminState   // admin_pprof follows the configuration
+	metrics *serveMetrics // reloads by outcome, the loaded policy
 
 	mu      sync.Mutex
 	current *config.Config
@@ -34,10 +35,16 @@ func (r *reloader) config() *config.Config {
 	return r.current
 }
 
-// reload loads the configuration again and applies it if it is valid.
+// reload loads the configuration again and applies it if it is valid, and counts the outcome.
 func (r *reloader) reload(trigger string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	ok := r.apply(trigger)
+	r.metrics.reloaded(ok)
+	return ok
+}
+
+func (r *reloader) apply(trigger string) bool {
 	cfg, err := config.Load(config.LoadOptions{Path: r.path, Flags: r.flags})
 	if err != nil {
 		r.log.Error().Str("trigger", trigger).Err(err).Msg("reload rejected; the running configuration stays")
@@ -62,6 +69,7 @@ func (r *reloader) reload(trigger string) bool {
 	}
 	r.srv.Update(settings)
 	r.admin.pprof.Store(cfg.AdminPprof)
+	r.metrics.policy.Store(&policyInfo{hash: settingsHash(cfg), rules: len(settings.Policy.Rules()), loadedAt: time.Now()})
 	r.current = cfg
 	r.log.Info().Str("trigger", trigger).Int("rules", len(settings.Policy.Rules())).Msg("configuration reloaded")
 	return true

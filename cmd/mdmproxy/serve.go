@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -72,6 +73,8 @@ func serve(args []string, stderr io.Writer) int {
 
 	srv := &proxy.Server{Events: sink, Log: oplog}
 	srv.Update(settings)
+	sm := newServeMetrics()
+	sm.policy.Store(&policyInfo{hash: settingsHash(cfg), rules: len(settings.Policy.Rules()), loadedAt: time.Now()})
 	st := &adminState{}
 	st.policyLoaded.Store(true)
 	st.pprof.Store(cfg.AdminPprof)
@@ -84,7 +87,7 @@ func serve(args []string, stderr io.Writer) int {
 		return exitFailure
 	}
 	st.expectListeners(1)
-	admin := newAdminServer(adminHandler(st, newRegistry(srv, sink)))
+	admin := newAdminServer(adminHandler(st, newRegistry(srv, sink, sm)))
 	go admin.Serve(adminLn)
 
 	ln, err := proxy.Listen(context.Background(), "tcp", cfg.Listen)
@@ -96,7 +99,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	st.listenerUp()
 
-	rl := &reloader{path: *path, flags: flags, srv: srv, sink: sink, log: oplog, admin: st, current: cfg}
+	rl := &reloader{path: *path, flags: flags, srv: srv, sink: sink, log: oplog, admin: st, metrics: sm, current: cfg}
 	stopWatch := rl.watch()
 	defer stopWatch()
 
@@ -181,14 +184,62 @@ func configName(path string) string {
 	return path
 }
 
-// eventSink lets a reload replace the event logger while connections emit.
-type eventSink struct{ cur atomic.Pointer[events.Logger] }
+// eventSink lets a reload replace the event logger while connections emit. It keeps what
+// the loggers it replaced wrote and dropped, so the metrics never go back when a reload
+// changes the outputs.
+type eventSink struct {
+	cur atomic.Pointer[events.Logger]
+
+	mu      sync.Mutex                    // held by swap and by readers of carried
+	carried map[string]events.OutputStats // by output: replaced loggers' final counts
+	late    uint64                        // replaced loggers' drops not charged to an output
+}
 
 func (s *eventSink) Emit(e *events.Event) { s.cur.Load().Emit(e) }
 
 func (s *eventSink) swap(l *events.Logger) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	old := s.cur.Swap(l)
 	old.Close()
+	if s.carried == nil {
+		s.carried = make(map[string]events.OutputStats)
+	}
+	var perOutput uint64
+	for _, st := range old.Stats() {
+		c := s.carried[st.Output]
+		c.Output = st.Output
+		c.Written += st.Written
+		c.Dropped += st.Dropped
+		s.carried[st.Output] = c
+		perOutput += st.Dropped
+	}
+	s.late += old.Dropped() - perOutput
+}
+
+// stats returns each output's counts since start: the running logger's outputs and every
+// output a reload removed. Queued is the running logger's only.
+func (s *eventSink) stats() (outputs []events.OutputStats, dropped uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.cur.Load()
+	seen := make(map[string]bool)
+	for _, st := range cur.Stats() {
+		c := s.carried[st.Output]
+		st.Written += c.Written
+		st.Dropped += c.Dropped
+		outputs = append(outputs, st)
+		seen[st.Output] = true
+	}
+	dropped = cur.Dropped() + s.late
+	for name, c := range s.carried {
+		if !seen[name] {
+			c.Queued = 0
+			outputs = append(outputs, c)
+		}
+		dropped += c.Dropped
+	}
+	return outputs, dropped
 }
 
 func (s *eventSink) close() { s.cur.Load().Close() }

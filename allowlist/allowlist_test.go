@@ -33,6 +33,9 @@ func TestNormalizeName(t *testing.T) {
 		{in: strings.Repeat("a", 64) + ".com", wantErr: true},
 		{in: strings.Repeat("a.", 127) + "com", wantErr: true}, // 257 bytes
 		{in: strings.Repeat("a", 63) + ".com", want: strings.Repeat("a", 63) + ".com"},
+		{in: "\xff.push.apple.com", wantErr: true},         // not UTF-8: idna would make it xn--zn7c
+		{in: "b\xc3\xbccher.\xc3.example", wantErr: true},  // a valid label beside a cut sequence
+		{in: "\xef\xbf\xbd.push.apple.com", wantErr: true}, // U+FFFD itself is disallowed by IDNA
 	}
 	for _, tt := range tests {
 		got, err := NormalizeName(tt.in)
@@ -89,6 +92,7 @@ func TestParseTarget(t *testing.T) {
 		{in: "[::ffff:17.1.2.3]:443", want: Target{Addr: netip.MustParseAddr("17.1.2.3"), Port: 443}},
 		{in: "[::1]:65535", want: Target{Addr: netip.MustParseAddr("::1"), Port: 65535}},
 		{in: "a.com:1", want: Target{Name: "a.com", Port: 1}},
+		{in: "\xff.push.apple.com:443", wantErr: true},
 		{in: "", wantErr: true},
 		{in: "apple.com", wantErr: true},
 		{in: "apple.com:", wantErr: true},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -48,6 +49,12 @@ func NormalizeName(s string) (string, error) {
 }
 
 func normalizeIDN(s string) (string, error) {
+	// The IDNA mapping turns bytes that are not UTF-8 into U+FFFD, which then encodes as a
+	// punycode label ("\xff.push.apple.com" would become "xn--zn7c.push.apple.com"): the name
+	// a policy matched would not be the name the client sent.
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("host name %q is not valid UTF-8", s)
+	}
 	a, err := idnaProfile.ToASCII(s)
 	if err != nil {
 		return "", fmt.Errorf("host name %q: %v", s, err)

@@ -65,6 +65,12 @@ const (
 	ReasonBadSNI
 	// ReasonClientClosed: the client went away before the tunnel was spliced.
 	ReasonClientClosed
+	// ReasonServerHelloTimeout: the destination did not answer the ClientHello within
+	// timeouts.connect.
+	ReasonServerHelloTimeout
+	// ReasonServerHelloFailed: the destination failed before answering the ClientHello, or sent
+	// a HelloRetryRequest that could not be read.
+	ReasonServerHelloFailed
 	// ReasonTooManyTunnels: limits.max_tunnels tunnels are open or being set up.
 	ReasonTooManyTunnels
 	// ReasonTooManyClientTunnels: the client holds limits.max_tunnels_per_client tunnels.
@@ -120,6 +126,8 @@ var reasonNames = [numReasons]string{
 	ReasonBadHello:             "bad_hello",
 	ReasonBadSNI:               "bad_sni",
 	ReasonClientClosed:         "client_closed",
+	ReasonServerHelloTimeout:   "server_hello_timeout",
+	ReasonServerHelloFailed:    "server_hello_failed",
 	ReasonTooManyTunnels:       "too_many_tunnels",
 	ReasonTooManyClientTunnels: "too_many_client_tunnels",
 	ReasonPlainHTTP:            "plain_http",

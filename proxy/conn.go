@@ -104,8 +104,22 @@ func (ss *session) refuseHead(err error) {
 	ev.Reason = reason.String()
 	ss.srv.metrics.Denied.Add(1)
 	ss.srv.emit(ev)
-	writeStatus(ss.conn, status, reason.String()+": "+errText(err))
+	writeStatus(ss.conn, status, reason.String()+": "+headText(reason, err))
 	ss.conn.Close()
+}
+
+// headText is the line a client reads when its request head was refused: the head checks' own
+// errors, fixed words otherwise (a read error's text names the proxy's own address).
+func headText(reason allowlist.Reason, err error) string {
+	switch {
+	case reason == allowlist.ReasonHeaderTooLarge:
+		return "the request head is larger than the limit"
+	case reason == allowlist.ReasonHeaderTimeout:
+		return "the request head did not arrive in time"
+	case errors.Is(err, errBadRequestLine), errors.Is(err, errBadHeaderLine), errors.Is(err, errHeaderFolding):
+		return err.Error()
+	}
+	return "malformed request head"
 }
 
 // event starts an event about this session.
@@ -146,13 +160,6 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return string(b[i:])
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 func addrPortOf(a net.Addr) netip.AddrPort {

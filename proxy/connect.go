@@ -58,7 +58,7 @@ func (ss *session) connect(rawTarget string) {
 			if isTimeout(err) {
 				reason, status = allowlist.ReasonResolveTimeout, http.StatusGatewayTimeout
 			}
-			ss.fail(ev, d, status, reason, err.Error())
+			ss.fail(ev, d, status, reason, err)
 			return
 		}
 		// The address checked is the address dialled: keep the answers the policy allows, in
@@ -90,7 +90,7 @@ func (ss *session) connect(rawTarget string) {
 			reason, status = allowlist.ReasonDialTimeout, http.StatusGatewayTimeout
 		}
 		ev.DestIP = candidates[0]
-		ss.fail(ev, d, status, reason, err.Error())
+		ss.fail(ev, d, status, reason, err)
 		return
 	}
 	q.Addr, ev.DestIP = addr, addr
@@ -98,7 +98,7 @@ func (ss *session) connect(rawTarget string) {
 
 	if _, err := ss.conn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
 		origin.Close()
-		ss.fail(ev, d, 0, allowlist.ReasonClientClosed, err.Error())
+		ss.fail(ev, d, 0, allowlist.ReasonClientClosed, err)
 		return
 	}
 	ss.afterConnect(ev, q, d, origin)
@@ -148,18 +148,19 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 	case errors.Is(err, clienthello.ErrNotTLS):
 		ss.reject(ev, origin, 0, allowlist.ReasonNotTLS, "the first bytes are not a TLS ClientHello and the rule requires TLS")
 		return
-	case isTimeout(err):
-		ss.reject(ev, origin, 0, allowlist.ReasonHelloTimeout, "no whole ClientHello within timeouts.hello")
-		return
-	case errors.Is(err, clienthello.ErrTooLarge):
-		ss.reject(ev, origin, clienthello.AlertDecodeError, allowlist.ReasonHelloTooLarge, err.Error())
-		return
-	case errors.Is(err, clienthello.ErrMalformed):
-		ss.reject(ev, origin, clienthello.AlertDecodeError, allowlist.ReasonBadHello, err.Error())
-		return
 	default:
-		ss.reject(ev, origin, 0, allowlist.ReasonClientClosed, err.Error())
+		ss.refuseHello(ev, origin, err)
 		return
+	}
+	var sent, received int64 // bytes already passed on before the splice
+	if err == nil {
+		// A checked hello: the tunnel stays in set-up until the server answered it, in case
+		// the answer is a HelloRetryRequest.
+		var ok bool
+		if raw, sent, received, ok = ss.awaitServer(ev, q, d, origin, raw); !ok {
+			return
+		}
+		*bufp = raw[:0]
 	}
 	ss.conn.SetReadDeadline(time.Time{})
 
@@ -192,7 +193,8 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 	}
 	origin.SetWriteDeadline(time.Time{})
 
-	t := newTunnel(ss.srv, ss.conn, origin, d.Rule, ss.set.Timeouts, ev, ss.start, int64(len(raw)))
+	t := newTunnel(ss.srv, ss.conn, origin, d.Rule, ss.set.Timeouts, ev, ss.start, sent+int64(len(raw)))
+	t.down.Store(received)
 	// The set-up state is no longer needed: give the reader back before the tunnel idles.
 	ss.br.Reset(nil)
 	readerPool.Put(ss.br)
@@ -265,17 +267,29 @@ func (ss *session) refuse(ev *events.Event, status int, reason allowlist.Reason,
 	ss.conn.Close()
 }
 
-// fail answers a CONNECT the policy allowed but the proxy could not carry out.
-func (ss *session) fail(ev *events.Event, d allowlist.Decision, status int, reason allowlist.Reason, msg string) {
+// fail answers a CONNECT the policy allowed but the proxy could not carry out. The client gets
+// a fixed line for the reason: the error's text (the resolved address, the resolver's address,
+// the proxy's network state) goes to the operational log, and the event carries the facts.
+func (ss *session) fail(ev *events.Event, d allowlist.Decision, status int, reason allowlist.Reason, err error) {
 	ev.Action = actionOf(d.Action)
 	ev.Outcome = events.OutcomeFailure
 	ev.Reason = reason.String()
 	ss.srv.metrics.Failed.Add(1)
 	ss.srv.emit(ev)
+	ss.srv.Log.Info().Str("client", ss.client.String()).Str("target", ev.DestDomain).
+		Str("reason", reason.String()).Err(err).Msg("tunnel set-up failed")
 	if status != 0 {
-		writeStatus(ss.conn, status, msg)
+		writeStatus(ss.conn, status, reason.String()+": "+failText[reason])
 	}
 	ss.conn.Close()
+}
+
+// failText is the line a client reads when an allowed CONNECT could not be carried out.
+var failText = map[allowlist.Reason]string{
+	allowlist.ReasonResolveFailed:  "the destination's name did not resolve",
+	allowlist.ReasonResolveTimeout: "the destination's name did not resolve in time",
+	allowlist.ReasonDialFailed:     "the destination could not be reached",
+	allowlist.ReasonDialTimeout:    "the destination did not answer in time",
 }
 
 // reject closes a tunnel refused after the 200: with a TLS alert when the client spoke TLS.

@@ -166,12 +166,22 @@ func echoServer(t *testing.T) (port uint16) {
 // that trusts it.
 func tlsEchoServer(t *testing.T, names ...string) (uint16, *x509.CertPool) {
 	t.Helper()
+	return tlsEchoServerWith(t, nil, names...)
+}
+
+// tlsEchoServerWith is tlsEchoServer with a server configuration that tweak may change.
+func tlsEchoServerWith(t *testing.T, tweak func(*tls.Config), names ...string) (uint16, *x509.CertPool) {
+	t.Helper()
 	pki, err := testpki.New("proxy test CA", time.Hour, names, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := pki.Pool
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pki.Leaf}})
+	cfg := &tls.Config{Certificates: []tls.Certificate{pki.Leaf}}
+	if tweak != nil {
+		tweak(cfg)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

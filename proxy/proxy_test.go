@@ -198,6 +198,7 @@ func TestRefusalsBeforeTheTunnel(t *testing.T) {
 		{"loopback literal", "CONNECT 127.0.0.2:" + strconv.Itoa(int(port)) + " HTTP/1.1\r\n\r\n", 403, "denied_address"},
 		{"bad target", "CONNECT a..b:443 HTTP/1.1\r\n\r\n", 400, "bad_target"},
 		{"no port", "CONNECT [::1] HTTP/1.1\r\n\r\n", 400, "bad_target"},
+		{"not utf-8", "CONNECT \xff.push.apple.com:443 HTTP/1.1\r\n\r\n", 400, "bad_target"},
 		{"garbage", "\x16\x03\x01garbage\r\n\r\n", 400, "bad_request"},
 		{"header too large", "CONNECT origin.test:443 HTTP/1.1\r\nX: " + strings.Repeat("a", 2048) + "\r\n\r\n", 431, "header_too_large"},
 	} {

@@ -1,0 +1,262 @@
+package proxy
+
+import (
+	"bufio"
+	"crypto/ecdh"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
+	"github.com/mdmproxy/mdmproxy/events"
+	"github.com/mdmproxy/mdmproxy/internal/testpki"
+)
+
+// A client that offers a key share only for a group the server does not prefer gets a
+// HelloRetryRequest; its second hello names the same server, and the tunnel works.
+func TestHelloRetrySameNameSplices(t *testing.T) {
+	port, pool := tlsEchoServerWith(t, func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.CurveP256} },
+		"courier.push.apple.com")
+	_, addr, rec := testProxy(t, []allowlist.Rule{loopbackRule("apple-push", port, true, allowlist.TLSRequired)}, loopbackHosts, nil)
+	c := connectTo(t, addr, "courier.push.apple.com:"+strconv.Itoa(int(port)))
+	tc := tls.Client(c, &tls.Config{ServerName: "courier.push.apple.com", RootCAs: pool,
+		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256}})
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("handshake with a retry: %v", err)
+	}
+	if !tc.ConnectionState().HelloRetryRequest {
+		t.Fatal("the server sent no HelloRetryRequest: the test does not test the retry")
+	}
+	echoRoundTrip(t, tc)
+	dec := rec.wait(t, byAction(events.ActionSplice))
+	if dec.SNI != "courier.push.apple.com" {
+		t.Errorf("decision event %+v", dec)
+	}
+}
+
+// The same with a real OpenSSL server, the kind that does not insist on an identical retry.
+func TestHelloRetrySameNameOpenSSL(t *testing.T) {
+	port, pool := opensslServer(t, "courier.push.apple.com")
+	_, addr, _ := testProxy(t, []allowlist.Rule{loopbackRule("apple-push", port, true, allowlist.TLSRequired)}, loopbackHosts, nil)
+	c := connectTo(t, addr, "courier.push.apple.com:"+strconv.Itoa(int(port)))
+	tc := tls.Client(c, &tls.Config{ServerName: "courier.push.apple.com", RootCAs: pool,
+		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256}})
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("handshake with a retry: %v", err)
+	}
+	if !tc.ConnectionState().HelloRetryRequest {
+		t.Fatal("the server sent no HelloRetryRequest: the test does not test the retry")
+	}
+}
+
+// A hostile client names an allowed host in its first hello, with no key share so that the
+// server must ask again, and another host in the second. OpenSSL would serve the second; the
+// proxy must refuse it with an alert and an sni_mismatch event naming the second name.
+func TestHelloRetryOtherNameRefused(t *testing.T) {
+	port, _ := opensslServer(t, "courier.push.apple.com")
+	p := strconv.Itoa(int(port))
+	for _, target := range []string{"courier.push.apple.com:" + p, "127.0.0.1:" + p} {
+		t.Run(target, func(t *testing.T) {
+			_, addr, rec := testProxy(t, []allowlist.Rule{loopbackRule("apple-push", port, true, allowlist.TLSRequired)}, loopbackHosts, nil)
+			c := connectTo(t, addr, target)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			first := rawHello(t, "courier.push.apple.com", nil)
+			if _, err := c.Write(first); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(c)
+			typ, body := readRecord(t, br)
+			if typ != 22 || len(body) < 38 || body[0] != 2 || string(body[6:38]) != string(hrrRandom) {
+				t.Fatalf("want a HelloRetryRequest, got record type %d: %x", typ, body[:min(len(body), 38)])
+			}
+			key, _ := ecdh.P256().GenerateKey(rand.Reader)
+			ccs := []byte{20, 3, 3, 0, 1, 1} // middlebox compatibility, which the proxy skips
+			if _, err := c.Write(append(ccs, rawHello(t, "www.evil.test", key.PublicKey().Bytes())...)); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				typ, body := readRecord(t, br)
+				if typ == 20 {
+					continue // the server's own change_cipher_spec
+				}
+				if typ != 21 || len(body) != 2 || body[1] != 112 {
+					t.Fatalf("after a retry naming another host: record type %d %x; want an unrecognized_name alert", typ, body)
+				}
+				break
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("connection not closed after the alert: %v", err)
+			}
+			e := rec.wait(t, byAction(events.ActionDeny))
+			if e.Reason != "sni_mismatch" || e.SNI != "www.evil.test" {
+				t.Errorf("event %+v; want sni_mismatch naming www.evil.test", e)
+			}
+		})
+	}
+}
+
+// A hostile client whose retry keeps the name gets the server's ServerHello.
+func TestHelloRetryRawSameName(t *testing.T) {
+	port, _ := opensslServer(t, "courier.push.apple.com")
+	_, addr, _ := testProxy(t, []allowlist.Rule{loopbackRule("apple-push", port, true, allowlist.TLSRequired)}, loopbackHosts, nil)
+	c := connectTo(t, addr, "courier.push.apple.com:"+strconv.Itoa(int(port)))
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write(rawHello(t, "courier.push.apple.com", nil))
+	br := bufio.NewReader(c)
+	if typ, body := readRecord(t, br); typ != 22 || string(body[6:38]) != string(hrrRandom) {
+		t.Fatalf("want a HelloRetryRequest, got type %d", typ)
+	}
+	key, _ := ecdh.P256().GenerateKey(rand.Reader)
+	c.Write(rawHello(t, "courier.push.apple.com", key.PublicKey().Bytes()))
+	for {
+		typ, body := readRecord(t, br)
+		if typ == 20 {
+			continue
+		}
+		if typ != 22 || body[0] != 2 {
+			t.Fatalf("record type %d %x; want the ServerHello", typ, body[:min(len(body), 8)])
+		}
+		return
+	}
+}
+
+var hrrRandom = []byte{
+	0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+	0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+}
+
+// rawHello builds a TLS 1.3 ClientHello record for name offering only P-256, with a key share
+// when p256Key is set and an empty share list (which forces a HelloRetryRequest) otherwise.
+func rawHello(t *testing.T, name string, p256Key []byte) []byte {
+	t.Helper()
+	var b cryptobyte.Builder
+	b.AddUint8(22)
+	b.AddUint16(0x0301)
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+		b.AddUint8(1)
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+			b.AddUint16(0x0303)
+			b.AddBytes(make([]byte, 32)) // random
+			b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(make([]byte, 32)) })
+			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint16(0x1301) })
+			b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint8(0) })
+			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+				ext := func(typ uint16, body func(*cryptobyte.Builder)) {
+					b.AddUint16(typ)
+					b.AddUint16LengthPrefixed(body)
+				}
+				ext(0, func(b *cryptobyte.Builder) { // server_name
+					b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+						b.AddUint8(0)
+						b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(name)) })
+					})
+				})
+				ext(10, func(b *cryptobyte.Builder) { // supported_groups
+					b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint16(0x0017) })
+				})
+				ext(13, func(b *cryptobyte.Builder) { // signature_algorithms
+					b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint16(0x0403); b.AddUint16(0x0804) })
+				})
+				ext(43, func(b *cryptobyte.Builder) { // supported_versions
+					b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint16(0x0304) })
+				})
+				ext(51, func(b *cryptobyte.Builder) { // key_share
+					b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+						if p256Key != nil {
+							b.AddUint16(0x0017)
+							b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(p256Key) })
+						}
+					})
+				})
+			})
+		})
+	})
+	return b.BytesOrPanic()
+}
+
+// readRecord reads one TLS record.
+func readRecord(t *testing.T, r io.Reader) (typ uint8, body []byte) {
+	t.Helper()
+	var h [5]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		t.Fatalf("reading a record header: %v", err)
+	}
+	body = make([]byte, int(h[3])<<8|int(h[4]))
+	if _, err := io.ReadFull(r, body); err != nil {
+		t.Fatalf("reading a record body: %v", err)
+	}
+	return h[0], body
+}
+
+// echoRoundTrip checks that bytes written to c come back.
+func echoRoundTrip(t *testing.T, c io.ReadWriter) {
+	t.Helper()
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo: %q %v", buf, err)
+	}
+}
+
+// opensslServer starts openssl s_server on loopback for names, P-256 only, so that a client
+// offering another group first gets a HelloRetryRequest. It returns the port and a pool that
+// trusts the server.
+func opensslServer(t *testing.T, names ...string) (uint16, *x509.CertPool) {
+	t.Helper()
+	pki, err := testpki.New("proxy test CA", time.Hour, names, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keyDER, err := x509.MarshalECPrivateKey(pki.LeafKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pki.LeafDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pki.CADER})...)
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key,
+		"-groups", "P-256", "-www")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("openssl s_server: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if a, ok := strings.CutPrefix(sc.Text(), "ACCEPT 127.0.0.1:"); ok {
+			port, err := strconv.Atoi(a)
+			if err != nil {
+				t.Fatalf("openssl s_server: %q", sc.Text())
+			}
+			go io.Copy(io.Discard, out)
+			return uint16(port), pki.Pool
+		}
+	}
+	t.Fatalf("openssl s_server printed no ACCEPT line: %v", sc.Err())
+	return 0, nil
+}

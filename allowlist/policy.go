@@ -72,8 +72,12 @@ func Compile(spec Spec) (*Policy, error) {
 		r.Domains = append([]string(nil), r.Domains...)
 		r.CIDRs = append([]netip.Prefix(nil), r.CIDRs...)
 		r.Ports = append(Ports(nil), r.Ports...)
+		r.Clients = append([]netip.Prefix(nil), r.Clients...)
 		p.rules[i] = r
 	}
+	server, serr := canonicalPrefixes("roles.server", spec.Roles.Server)
+	admin, aerr := canonicalPrefixes("roles.admin", spec.Roles.Admin)
+	errs = append(errs, serr, aerr)
 	for i := range p.rules {
 		if i%yieldRules == yieldRules-1 {
 			// A reload compiles on a running proxy; see yieldRules.
@@ -82,6 +86,25 @@ func Compile(spec Spec) (*Policy, error) {
 		r := &p.rules[i]
 		if len(r.Ports) == 0 {
 			errs = append(errs, fmt.Errorf("rule %q: no ports", r.Name))
+		}
+		switch r.For {
+		case Everyone:
+			r.scope = nil
+		case ServerRole:
+			r.scope = server
+		case AdminRole:
+			r.scope = admin
+		case ListedClients:
+			var err error
+			if r.Clients, err = canonicalPrefixes("clients", r.Clients); err != nil {
+				errs = append(errs, fmt.Errorf("rule %q: %v", r.Name, err))
+			}
+			if len(r.Clients) == 0 {
+				errs = append(errs, fmt.Errorf("rule %q: clients is empty (leave it out for every client)", r.Name))
+			}
+			r.scope = r.Clients
+		default:
+			errs = append(errs, fmt.Errorf("rule %q: unknown audience %s", r.Name, r.For))
 		}
 		for j, d := range r.Domains {
 			n, err := NormalizeDomainPattern(d)
@@ -125,6 +148,22 @@ func Compile(spec Spec) (*Policy, error) {
 	return p, nil
 }
 
+// canonicalPrefixes canonicalises a list of prefixes (see canonicalPrefix) into a new slice;
+// key names the list in the error.
+func canonicalPrefixes(key string, ps []netip.Prefix) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ps))
+	var errs []error
+	for _, c := range ps {
+		c, err := canonicalPrefix(c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v", key, err))
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, errors.Join(errs...)
+}
+
 // canonicalPrefix unmaps IPv4-mapped IPv6 prefixes (::ffff:0:0/96 and longer) to IPv4 and
 // refuses invalid or zoned prefixes and prefixes with host bits set.
 func canonicalPrefix(c netip.Prefix) (netip.Prefix, error) {
@@ -163,19 +202,23 @@ func (p *Policy) ClientAllowed(a netip.Addr) bool {
 // Decide is the one decision function: the proxy, `mdmproxy check`, the PAC generator and the
 // tests all ask it. It does not resolve names and does not allocate.
 //
+// A rule exists only for the clients it is for (Rule.For): a rule for roles.server, roles.admin
+// or its own clients is skipped for every other client, as if it were not configured.
+//
 // A name target is matched by domain rules only, never by the address it resolves to; when that
 // address is known it must not be in deny_cidrs unless the same rule lists a prefix at least as
 // specific that contains it. An IP-literal target is matched by the longest prefix over rule
 // CIDRs and deny_cidrs together. An SNI must equal a name target, and must be allowed by a
 // domain rule on the port when the target is an address.
 func (p *Policy) Decide(q Query) Decision {
-	if !p.ClientAllowed(q.Client) {
+	client := CanonicalAddr(q.Client)
+	if !client.IsValid() || p.clients.denyBits(client) < 0 {
 		return Decision{Action: Deny, Reason: ReasonClientNotAllowed}
 	}
 	addr := CanonicalAddr(q.Addr)
 	switch {
 	case q.Name != "":
-		r, named := p.names.match(q.Name, q.Port)
+		r, named := p.names.match(q.Name, q.Port, client)
 		if r == nil {
 			return p.fallback(addr, named)
 		}
@@ -187,7 +230,7 @@ func (p *Policy) Decide(q Query) Decision {
 		}
 		return Decision{Action: Splice, Rule: r, Reason: ReasonRule}
 	case addr.IsValid():
-		r, denied, named := p.addrs.lookup(addr, q.Port)
+		r, denied, named := p.addrs.lookup(addr, q.Port, client)
 		if r == nil {
 			if denied {
 				return Decision{Action: Deny, Reason: ReasonDeniedAddress}
@@ -195,7 +238,7 @@ func (p *Policy) Decide(q Query) Decision {
 			return p.fallback(addr, named)
 		}
 		if q.SNI != "" {
-			if sr, _ := p.names.match(q.SNI, q.Port); sr == nil {
+			if sr, _ := p.names.match(q.SNI, q.Port, client); sr == nil {
 				return Decision{Action: Deny, Rule: r, Reason: ReasonSNINotAllowed}
 			}
 		}

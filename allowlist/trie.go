@@ -107,10 +107,11 @@ func (nt nameTrie) insert(pattern string, r *Rule) {
 	}
 }
 
-// match returns the most specific rule naming name on port: an exact entry first, then
-// wildcards from the longest suffix to the shortest; among entries for the same name, the
-// first rule in configuration order. named reports whether some rule names it on another port.
-func (nt nameTrie) match(name string, port uint16) (r *Rule, named bool) {
+// match returns the most specific rule for client naming name on port: an exact entry first,
+// then wildcards from the longest suffix to the shortest; among entries for the same name, the
+// first rule in configuration order. Rules that are not for client are skipped. named reports
+// whether some rule for client names it on another port.
+func (nt nameTrie) match(name string, port uint16, client netip.Addr) (r *Rule, named bool) {
 	var buf [nameKeyMax]byte
 	n := reverseName(&buf, name)
 	search := buf[:n]
@@ -125,11 +126,13 @@ func (nt nameTrie) match(name string, port uint16) (r *Rule, named bool) {
 			rules = e.exact // "*.x" never matches x itself
 		}
 		for _, r := range rules {
-			if r.Ports.Contains(port) {
-				return r, true
+			if r.appliesTo(client) {
+				if r.Ports.Contains(port) {
+					return r, true
+				}
+				named = true
 			}
 		}
-		named = named || len(rules) > 0
 		search = search[:len(k)-1] // drop the key's trailing dot: the next hit is a shorter suffix
 	}
 	return nil, named
@@ -159,11 +162,12 @@ func (at addrTrie) entry(p netip.Prefix) *addrEntry {
 }
 
 // lookup walks the prefixes containing canonical address a from the longest to the shortest
-// and stops at the first one that decides: a rule allowing port (allow), or a deny_cidrs entry
+// and stops at the first one that decides: a rule for client allowing port (allow), or a
+// deny_cidrs entry
 // (denied). Walking from the longest means an allow rule wins over deny_cidrs exactly when its
 // prefix is at least as specific; on the same prefix the allow rule wins. named reports whether
-// some rule lists a containing prefix for another port.
-func (at addrTrie) lookup(a netip.Addr, port uint16) (allow *Rule, denied, named bool) {
+// some rule for client lists a containing prefix for another port.
+func (at addrTrie) lookup(a netip.Addr, port uint16, client netip.Addr) (allow *Rule, denied, named bool) {
 	var buf [addrKeyMax]byte
 	search := buf[:addrKey(&buf, a, a.BitLen())]
 	for {
@@ -173,11 +177,13 @@ func (at addrTrie) lookup(a netip.Addr, port uint16) (allow *Rule, denied, named
 		}
 		e := v.(*addrEntry)
 		for _, r := range e.rules {
-			if r.Ports.Contains(port) {
-				return r, false, true
+			if r.appliesTo(client) {
+				if r.Ports.Contains(port) {
+					return r, false, true
+				}
+				named = true
 			}
 		}
-		named = named || len(e.rules) > 0
 		if e.deny {
 			return nil, true, named
 		}

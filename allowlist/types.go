@@ -141,30 +141,6 @@ func parsePort(s string) (uint16, error) {
 	return uint16(n), nil
 }
 
-// Audience says which clients a rule is for. For any other client the rule does not exist.
-type Audience uint8
-
-const (
-	// Everyone: every client the proxy admits (preset entries of direction device; admin rules
-	// without clients).
-	Everyone Audience = iota
-	// ServerRole: only clients in roles.server (preset entries of direction server).
-	ServerRole
-	// AdminRole: only clients in roles.admin (preset entries of direction admin).
-	AdminRole
-	// ListedClients: only the clients in the rule's own Clients (an admin rule with clients).
-	ListedClients
-)
-
-var audienceNames = [...]string{Everyone: "every client", ServerRole: "roles.server", AdminRole: "roles.admin", ListedClients: "clients"}
-
-func (a Audience) String() string {
-	if int(a) < len(audienceNames) {
-		return audienceNames[a]
-	}
-	return "audience(" + strconv.Itoa(int(a)) + ")"
-}
-
 // Rule is an allow rule as the configuration states it. Domains are exact names or "*." plus a
 // suffix; they are normalised by Compile.
 type Rule struct {
@@ -181,30 +157,6 @@ type Rule struct {
 
 	// scope is what For resolves to in a compiled Policy: Clients, or the role's prefixes.
 	scope []netip.Prefix
-}
-
-// Scope returns the client prefixes a compiled rule is limited to (nil for Everyone). The
-// caller must not modify them.
-func (r *Rule) Scope() []netip.Prefix { return r.scope }
-
-// appliesTo reports whether the rule exists for canonical client address c. It is on the
-// decision's hit path: one comparison for a rule for everyone, a short scan otherwise.
-func (r *Rule) appliesTo(c netip.Addr) bool {
-	if r.For == Everyone {
-		return true
-	}
-	for _, p := range r.scope {
-		if p.Contains(c) {
-			return true
-		}
-	}
-	return false
-}
-
-// Roles are the clients the server- and admin-direction preset entries are for.
-type Roles struct {
-	Server []netip.Prefix // the on-premises MDM server(s)
-	Admin  []netip.Prefix // admin workstations
 }
 
 // Spec is everything Compile needs to build a Policy.

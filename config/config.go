@@ -24,7 +24,11 @@ type Config struct {
 	Presets []string
 	// PresetsDisabled (key presets_disabled) removes single preset entries, as "preset/entry".
 	PresetsDisabled []string
-	// Rules are the admin's allow rules, domains normalised (lower case, no trailing dot, punycode).
+	// Roles (key roles) are the clients the server- and admin-direction preset entries are
+	// for; empty lists: nobody.
+	Roles allowlist.Roles
+	// Rules are the admin's allow rules, domains normalised (lower case, no trailing dot, punycode);
+	// a rule with clients is For allowlist.ListedClients.
 	Rules []allowlist.Rule
 	// DefaultAction is what happens to everything no rule allows.
 	DefaultAction allowlist.Action
@@ -124,6 +128,7 @@ func (c *Config) PolicySpec() allowlist.Spec {
 		r.Domains = slices.Clone(r.Domains)
 		r.CIDRs = slices.Clone(r.CIDRs)
 		r.Ports = slices.Clone(r.Ports)
+		r.Clients = slices.Clone(r.Clients)
 		rules[i] = r
 	}
 	rules = append(rules, c.presetRules()...)
@@ -132,6 +137,7 @@ func (c *Config) PolicySpec() allowlist.Spec {
 		DefaultAction: c.DefaultAction,
 		Report:        c.Mode == ModeReport,
 		Clients:       slices.Clone(c.Clients),
+		Roles:         allowlist.Roles{Server: slices.Clone(c.Roles.Server), Admin: slices.Clone(c.Roles.Admin)},
 		DenyCIDRs:     slices.Clone(deny),
 	}
 }

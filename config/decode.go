@@ -43,6 +43,8 @@ func (d *decoder) decode(c *Config) {
 	d.prefixes("clients", &c.Clients)
 	d.strings("presets", &c.Presets)
 	d.strings("presets_disabled", &c.PresetsDisabled)
+	d.prefixes("roles.server", &c.Roles.Server)
+	d.prefixes("roles.admin", &c.Roles.Admin)
 	c.Rules = d.rules()
 	var action string
 	if d.str("default_action", &action) {

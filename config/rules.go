@@ -78,6 +78,14 @@ func (d *decoder) rule(key string, m map[string]any) (r allowlist.Rule, ok bool)
 		d.failf(key, "needs domains or cidrs (or both): a rule with neither allows nothing")
 	}
 
+	if val := m["clients"]; val != nil {
+		if items, err := toList(val); err == nil && len(items) == 0 {
+			d.failf(key+".clients", "must list at least one prefix; leave clients out for every client")
+		} else if ps, good := d.prefixItems(key+".clients", val); good {
+			r.For, r.Clients = allowlist.ListedClients, ps
+		}
+	}
+
 	if val := m["ports"]; val == nil {
 		d.failf(key+".ports", "required: the ports this rule allows, e.g. [443] or [443, \"5228-5230\"]")
 	} else if items, err := toList(val); err != nil {

@@ -32,6 +32,10 @@ var schema = []field{
 	{name: "clients", kind: list},
 	{name: "presets", kind: list},
 	{name: "presets_disabled", kind: list},
+	{name: "roles", kind: section, fields: []field{
+		{name: "server", kind: list},
+		{name: "admin", kind: list},
+	}},
 	{name: "rules", kind: objects, fields: []field{
 		{name: "name"},
 		{name: "domains", kind: list},
@@ -39,6 +43,7 @@ var schema = []field{
 		{name: "ports", kind: list},
 		{name: "persistent"},
 		{name: "tls"},
+		{name: "clients", kind: list},
 	}},
 	{name: "default_action"},
 	{name: "upstream"},

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ func validate(c *Config) Errors {
 	}
 
 	errs = append(errs, checkPresets(c)...)
+	errs = append(errs, checkScopes(c)...)
 	add("mode", oneOf(c.Mode, ModeEnforce, ModeReport))
 	if c.Upstream != "" {
 		add("upstream", checkUpstream(c.Upstream))
@@ -99,6 +101,25 @@ func validate(c *Config) Errors {
 		add(indexKey("transparent.listen", i), checkListenAddr(l))
 	}
 	add("transparent.mode", oneOf(c.Transparent.Mode, "redirect", "tproxy"))
+	return errs
+}
+
+// checkScopes refuses client prefixes in roles and in rules' clients that no prefix of clients
+// overlaps: those clients cannot use the proxy at all, so the entry is a mistake.
+func checkScopes(c *Config) Errors {
+	var errs Errors
+	check := func(key string, ps []netip.Prefix) {
+		for i, p := range ps {
+			if !slices.ContainsFunc(c.Clients, p.Overlaps) {
+				errs = append(errs, Error{Key: indexKey(key, i), Msg: p.String() + " is outside clients: nobody there may use the proxy"})
+			}
+		}
+	}
+	check("roles.server", c.Roles.Server)
+	check("roles.admin", c.Roles.Admin)
+	for i, r := range c.Rules {
+		check(indexKey("rules", i)+".clients", r.Clients)
+	}
 	return errs
 }
 

@@ -24,12 +24,13 @@ const waitLimit = 20 * time.Second
 // Config is the part of mdmproxy's configuration a test chooses. listen, admin_listen and the
 // event log are filled in by the harness.
 type Config struct {
-	AdminPprof bool              `yaml:"admin_pprof,omitempty"`
-	Clients    []string          `yaml:"clients,omitempty"`
-	Rules      []Rule            `yaml:"rules"`
-	Hosts      []Host            `yaml:"hosts,omitempty"`
-	Timeouts   map[string]string `yaml:"timeouts,omitempty"`
-	Limits     map[string]int    `yaml:"limits,omitempty"`
+	AdminPprof bool                `yaml:"admin_pprof,omitempty"`
+	Clients    []string            `yaml:"clients,omitempty"`
+	Roles      map[string][]string `yaml:"roles,omitempty"`
+	Rules      []Rule              `yaml:"rules"`
+	Hosts      []Host              `yaml:"hosts,omitempty"`
+	Timeouts   map[string]string   `yaml:"timeouts,omitempty"`
+	Limits     map[string]int      `yaml:"limits,omitempty"`
 }
 
 // Rule is one entry of rules.
@@ -40,6 +41,7 @@ type Rule struct {
 	Ports      []int    `yaml:"ports"`
 	Persistent bool     `yaml:"persistent,omitempty"`
 	TLS        string   `yaml:"tls,omitempty"`
+	Clients    []string `yaml:"clients,omitempty"`
 }
 
 // Host is one entry of hosts.
@@ -59,15 +61,16 @@ func loopbackHosts(names ...string) []Host {
 
 // fileConfig is the whole file the harness writes.
 type fileConfig struct {
-	Listen      string            `yaml:"listen"`
-	AdminListen string            `yaml:"admin_listen"`
-	AdminPprof  bool              `yaml:"admin_pprof,omitempty"`
-	Clients     []string          `yaml:"clients,omitempty"`
-	Rules       []Rule            `yaml:"rules"`
-	Hosts       []Host            `yaml:"hosts,omitempty"`
-	Timeouts    map[string]string `yaml:"timeouts,omitempty"`
-	Limits      map[string]int    `yaml:"limits,omitempty"`
-	Log         map[string]string `yaml:"log"`
+	Listen      string              `yaml:"listen"`
+	AdminListen string              `yaml:"admin_listen"`
+	AdminPprof  bool                `yaml:"admin_pprof,omitempty"`
+	Clients     []string            `yaml:"clients,omitempty"`
+	Roles       map[string][]string `yaml:"roles,omitempty"`
+	Rules       []Rule              `yaml:"rules"`
+	Hosts       []Host              `yaml:"hosts,omitempty"`
+	Timeouts    map[string]string   `yaml:"timeouts,omitempty"`
+	Limits      map[string]int      `yaml:"limits,omitempty"`
+	Log         map[string]string   `yaml:"log"`
 }
 
 // Proxy is one mdmproxy process started by a test.
@@ -90,7 +93,7 @@ type Proxy struct {
 func renderConfig(c Config, eventsPath string) []byte {
 	fc := fileConfig{
 		Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", AdminPprof: c.AdminPprof,
-		Clients: c.Clients, Rules: c.Rules, Hosts: c.Hosts, Timeouts: c.Timeouts, Limits: c.Limits,
+		Clients: c.Clients, Roles: c.Roles, Rules: c.Rules, Hosts: c.Hosts, Timeouts: c.Timeouts, Limits: c.Limits,
 		Log: map[string]string{"format": "json", "output": "file:" + eventsPath, "level": "info"},
 	}
 	b, err := yaml.Marshal(fc)

@@ -10,23 +10,32 @@ import (
 	"github.com/mdmproxy/mdmproxy/allowlist"
 )
 
+// localClient is in roles.server and roles.admin, so every entry applies to it; other
+// 127.0.0.0/8 clients are devices only.
 var localClient = netip.MustParseAddr("127.0.0.1")
 
 // compile builds the policy a configuration naming these presets gets: default deny, the
-// default deny_cidrs, local clients.
+// default deny_cidrs, local clients, and localClient in both roles.
 func compile(t testing.TB, names, disabled []string) *allowlist.Policy {
 	t.Helper()
 	rules, err := Rules(names, disabled)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return compileRules(t, rules)
+}
+
+func compileRules(t testing.TB, rules []allowlist.Rule) *allowlist.Policy {
+	t.Helper()
+	local := []netip.Prefix{netip.PrefixFrom(localClient, 32)}
 	p, err := allowlist.Compile(allowlist.Spec{
 		Rules:     rules,
 		Clients:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		DenyCIDRs: allowlist.DefaultDenyCIDRs,
+		Roles:     allowlist.Roles{Server: local, Admin: local},
 	})
 	if err != nil {
-		t.Fatalf("presets %v do not compile: %v", names, err)
+		t.Fatalf("rules %v do not compile: %v", rules, err)
 	}
 	return p
 }

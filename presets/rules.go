@@ -85,6 +85,14 @@ func entryExists(s string) bool {
 	return false
 }
 
+// audience maps an entry's direction to the clients its rule is for: a device entry to every
+// client, a server entry to roles.server, an admin entry to roles.admin.
+var audience = map[string]allowlist.Audience{
+	DirectionDevice: allowlist.Everyone,
+	DirectionServer: allowlist.ServerRole,
+	DirectionAdmin:  allowlist.AdminRole,
+}
+
 // rule converts e into the allowlist's rule type. Domains are passed as they are; Compile
 // normalises them.
 func (e Entry) rule(name string) (allowlist.Rule, error) {
@@ -92,6 +100,7 @@ func (e Entry) rule(name string) (allowlist.Rule, error) {
 		Name:       name,
 		Domains:    append([]string(nil), e.Domains...),
 		Persistent: e.Persistent,
+		For:        audience[e.Direction],
 	}
 	var err error
 	if r.TLS, err = allowlist.ParseTLSMode(e.TLS); err != nil {

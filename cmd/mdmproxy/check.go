@@ -76,7 +76,13 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "action:  %s\n", d.Action)
 	fmt.Fprintf(stdout, "rule:    %s\n", describeRule(d.Rule))
+	if d.Rule != nil && d.Rule.For != allowlist.Everyone {
+		fmt.Fprintf(stdout, "for:     %s\n", d.Rule.DescribeAudience())
+	}
 	fmt.Fprintf(stdout, "reason:  %s: %s\n", d.Reason, d.Explain(q))
+	if !d.Allowed() {
+		notForClient(stdout, pol, q)
+	}
 	if pol.Report() && !d.Allowed() {
 		fmt.Fprintln(stdout, "mode:    report (the proxy lets it through and logs what enforce would do)")
 	}
@@ -84,6 +90,18 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	return exitFailure
+}
+
+// notForClient names the rules that would allow q's target for other clients (a server or admin
+// preset entry, or an admin rule with clients): for q's client they do not exist.
+func notForClient(w io.Writer, pol *allowlist.Policy, q allowlist.Query) {
+	rules := pol.Rules()
+	for i := range rules {
+		r := &rules[i]
+		if r.For != allowlist.Everyone && !r.AppliesTo(q.Client) && r.Matches(q.Name, allowlist.CanonicalAddr(q.Addr), q.Port) {
+			fmt.Fprintf(w, "not for: %s allows this for %s, which does not include %s\n", r.Name, r.DescribeAudience(), q.Client)
+		}
+	}
 }
 
 // checkAddresses resolves the name as the proxy would and asks the policy about each address.

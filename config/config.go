@@ -87,13 +87,35 @@ type Log struct {
 	Level string
 	// Outputs are the event stream's destinations; at least one.
 	Outputs []LogOutput
+	// Aggregate is the window in which identical denials (client, target, reason) become one
+	// event with a count; 0 = off.
+	Aggregate time.Duration
 }
 
 // LogOutput is one destination of the event stream.
 type LogOutput struct {
-	Format string // json, cef, leef or squid
-	Output string // stdout, stderr, file:PATH, syslog+udp|tcp|tls://HOST:PORT
-	Level  string // minimum level; Load fills in Log.Level when the file leaves it out
+	Format string    // json, cef, leef or squid
+	Output string    // stdout, stderr, file:PATH, syslog+udp|tcp|tls://HOST:PORT
+	Level  string    // minimum level; Load fills in Log.Level when the file leaves it out
+	Rotate LogRotate // file: outputs only (key rotate)
+	TLS    LogTLS    // syslog+tls outputs only (key tls)
+}
+
+// LogRotate is an output's rotate section: size-based rotation of a file output.
+type LogRotate struct {
+	Set        bool // the rotate key is present; rotation is on
+	MaxSizeMB  int  // rotate at this size, at least 1
+	MaxBackups int  // rotated files kept; 0 = all
+	MaxAgeDays int  // rotated files removed after this many days; 0 = never
+	Compress   bool // gzip rotated files
+}
+
+// LogTLS is an output's tls section: how a syslog+tls output checks its collector.
+type LogTLS struct {
+	CA         string // PEM file of the collector's CA; empty = the system's roots
+	Cert       string // PEM client certificate, with Key, or neither
+	Key        string
+	ServerName string // the name the collector's certificate must carry; empty = the URL's host
 }
 
 // PAC (key pac).

@@ -127,6 +127,16 @@ func TestLoadBad(t *testing.T) {
 		{"log outputs level bad", "log:\n  outputs:\n    - {output: stderr, level: loud}\n", 3, "log.outputs[0].level", "not one of debug"},
 		{"syslog without port", "log:\n  outputs:\n    - output: \"syslog+tcp://siem.school.lan\"\n", 3, "log.outputs[0].output", "is not HOST:PORT"},
 		{"syslog with path", "log:\n  outputs:\n    - output: \"syslog+udp://siem:514/x\"\n", 3, "log.outputs[0].output", "is not of the form syslog+udp://HOST:PORT"},
+		{"rotate on stdout", "log:\n  outputs:\n    - output: stdout\n      rotate: {max_size_mb: 10}\n", 4, "log.outputs[0].rotate", "only a file: output rotates"},
+		{"rotate size 0", "log:\n  outputs:\n    - output: \"file:/tmp/e.json\"\n      rotate:\n        max_size_mb: 0\n", 5, "log.outputs[0].rotate.max_size_mb", "at least 1"},
+		{"rotate backups negative", "log:\n  outputs:\n    - output: \"file:/tmp/e.json\"\n      rotate:\n        max_size_mb: 5\n        max_backups: -1\n", 6, "log.outputs[0].rotate.max_backups", "0 (keep all) or more"},
+		{"rotate size not a number", "log:\n  outputs:\n    - output: \"file:/tmp/e.json\"\n      rotate:\n        max_size_mb: big\n", 5, "log.outputs[0].rotate.max_size_mb", "whole number"},
+		{"rotate unknown key", "log:\n  outputs:\n    - output: \"file:/tmp/e.json\"\n      rotate:\n        max_size: 5\n", 5, "log.outputs[0].rotate.max_size", "unknown key (known here: max_size_mb, max_backups, max_age_days, compress)"},
+		{"tls on tcp", "log:\n  outputs:\n    - output: \"syslog+tcp://siem:601\"\n      tls: {ca: /etc/ca.pem}\n", 4, "log.outputs[0].tls", "only a syslog+tls:// output has tls settings"},
+		{"tls cert without key", "log:\n  outputs:\n    - output: \"syslog+tls://siem:6514\"\n      tls:\n        cert: /etc/c.pem\n", 4, "log.outputs[0].tls.key", "give both or neither"},
+		{"tls unknown key", "log:\n  outputs:\n    - output: \"syslog+tls://siem:6514\"\n      tls:\n        ca_file: /etc/c.pem\n", 5, "log.outputs[0].tls.ca_file", "unknown key (known here: ca, cert, key, server_name)"},
+		{"aggregate negative", "log:\n  aggregate: -5s\n", 2, "log.aggregate", "negative"},
+		{"aggregate not a duration", "log:\n  aggregate: often\n", 2, "log.aggregate", "not a duration"},
 		{"log short and long forms", "log:\n  format: json\n  outputs:\n    - {output: stdout}\n", 2, "log.format", "use either the short form"},
 		{"log output with outputs", "log:\n  outputs: [{output: stdout}]\n  output: stderr\n", 3, "log.output", "not both"},
 		{"log outputs empty", "log:\n  outputs: []\n", 2, "log.outputs", "at least one output"},
@@ -160,8 +170,6 @@ func TestLoadBad(t *testing.T) {
 		{"transparent listen", "transparent:\n  listen: [\"0.0.0.0:3129\"]\n  mode: tproxy\n", 2, "transparent.listen", "not supported yet"},
 		{"max_tunnels", "limits:\n  max_tunnels: 10000\n", 2, "limits.max_tunnels", "not supported yet"},
 		{"max_tunnels_per_client", "limits:\n  max_tunnels_per_client: 50\n", 2, "limits.max_tunnels_per_client", "not supported yet"},
-		{"syslog output", "log:\n  outputs:\n    - format: json\n      output: \"syslog+tls://siem.school.lan:6514\"\n", 4, "log.outputs[0].output", "syslog outputs are not supported yet"},
-		{"syslog short form", "log: {output: \"syslog+udp://10.0.0.5:514\"}\n", 1, "log.output", "syslog outputs are not supported yet"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

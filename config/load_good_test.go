@@ -63,10 +63,14 @@ timeouts: {header: 3s, hello: 2s, connect: 4s, idle: 24h, half_close: 1m30s, shu
 limits: {max_header_bytes: 1024, max_hello_bytes: 1048576, max_tunnels: 0, max_tunnels_per_client: 0}
 log:
   level: warn
+  aggregate: 10s
   outputs:
     - {format: json, output: stdout}
-    - {format: json, output: "file:/var/log/mdmproxy/events.log", level: debug}
+    - {format: json, output: "file:/var/log/mdmproxy/events.log", level: debug, rotate: {max_size_mb: 100, max_backups: 10, max_age_days: 7, compress: true}}
     - {output: stderr}
+    - format: cef
+      output: "syslog+tls://siem.school.lan:6514"
+      tls: {ca: /etc/mdmproxy/siem-ca.pem, cert: /etc/mdmproxy/c.pem, key: /etc/mdmproxy/k.pem, server_name: siem}
 pac: {mdm: proxy, direct: [], proxy: ""}
 proxy_protocol: {trusted: []}
 transparent: {listen: [], mode: tproxy}
@@ -103,10 +107,13 @@ transparent: {listen: [], mode: tproxy}
 		},
 		Timeouts: Timeouts{Header: 3 * time.Second, Hello: 2 * time.Second, Connect: 4 * time.Second, Idle: 24 * time.Hour, HalfClose: 90 * time.Second},
 		Limits:   Limits{MaxHeaderBytes: 1024, MaxHelloBytes: 1 << 20},
-		Log: Log{Level: "warn", Outputs: []LogOutput{
+		Log: Log{Level: "warn", Aggregate: 10 * time.Second, Outputs: []LogOutput{
 			{Format: "json", Output: "stdout", Level: "warn"},
-			{Format: "json", Output: "file:/var/log/mdmproxy/events.log", Level: "debug"},
+			{Format: "json", Output: "file:/var/log/mdmproxy/events.log", Level: "debug",
+				Rotate: LogRotate{Set: true, MaxSizeMB: 100, MaxBackups: 10, MaxAgeDays: 7, Compress: true}},
 			{Format: "json", Output: "stderr", Level: "warn"},
+			{Format: "cef", Output: "syslog+tls://siem.school.lan:6514", Level: "warn",
+				TLS: LogTLS{CA: "/etc/mdmproxy/siem-ca.pem", Cert: "/etc/mdmproxy/c.pem", Key: "/etc/mdmproxy/k.pem", ServerName: "siem"}},
 		}},
 		PAC:           PAC{MDM: "proxy", Direct: []string{}},
 		ProxyProtocol: ProxyProtocol{Trusted: []netip.Prefix{}},

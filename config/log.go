@@ -18,6 +18,7 @@ var (
 // log.outputs exclude each other.
 func (d *decoder) log(l *Log) {
 	d.str("log.level", &l.Level)
+	d.duration("log.aggregate", &l.Aggregate)
 	short := LogOutput{Format: "json", Output: "stdout"}
 	formatSet := d.str("log.format", &short.Format)
 	outputSet := d.str("log.output", &short.Output)
@@ -59,7 +60,57 @@ func (d *decoder) log(l *Log) {
 				}
 			}
 		}
+		d.logRotate(keys[i]+".rotate", m["rotate"], &o.Rotate)
+		d.logTLS(keys[i]+".tls", m["tls"], &o.TLS)
 		l.Outputs = append(l.Outputs, o)
+	}
+}
+
+// logRotate decodes an output's rotate section (checkStructure has checked its keys).
+func (d *decoder) logRotate(key string, val any, r *LogRotate) {
+	m, ok := asMap(val)
+	if !ok {
+		return
+	}
+	r.Set = true
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"max_size_mb", &r.MaxSizeMB}, {"max_backups", &r.MaxBackups}, {"max_age_days", &r.MaxAgeDays}} {
+		if v := m[f.name]; v != nil {
+			if n, err := toInt(v); err != nil {
+				d.fail(key+"."+f.name, err)
+			} else {
+				*f.dst = n
+			}
+		}
+	}
+	if v := m["compress"]; v != nil {
+		if b, err := toBool(v); err != nil {
+			d.fail(key+".compress", err)
+		} else {
+			r.Compress = b
+		}
+	}
+}
+
+// logTLS decodes an output's tls section.
+func (d *decoder) logTLS(key string, val any, t *LogTLS) {
+	m, ok := asMap(val)
+	if !ok {
+		return
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"ca", &t.CA}, {"cert", &t.Cert}, {"key", &t.Key}, {"server_name", &t.ServerName}} {
+		if v := m[f.name]; v != nil {
+			if s, err := toString(v); err != nil {
+				d.fail(key+"."+f.name, err)
+			} else {
+				*f.dst = s
+			}
+		}
 	}
 }
 
@@ -81,8 +132,53 @@ func checkLog(l Log) Errors {
 		if err := checkOutput(o.Output); err != nil {
 			errs = append(errs, Error{Key: key + ".output", Msg: err.Error()})
 		}
+		errs = append(errs, checkRotate(key+".rotate", o)...)
+		errs = append(errs, checkTLS(key+".tls", o)...)
+	}
+	if l.Aggregate < 0 {
+		errs = append(errs, Error{Key: "log.aggregate", Msg: fmt.Sprintf("%s is negative; 0 turns aggregation off", l.Aggregate)})
 	}
 	return errs
+}
+
+// checkRotate checks an output's rotate section.
+func checkRotate(key string, o LogOutput) Errors {
+	r := o.Rotate
+	if !r.Set {
+		return nil
+	}
+	if !strings.HasPrefix(o.Output, "file:") {
+		return Errors{{Key: key, Msg: "only a file: output rotates; " + quote(o.Output) + " is not one"}}
+	}
+	var errs Errors
+	if r.MaxSizeMB < 1 {
+		errs = append(errs, Error{Key: key + ".max_size_mb", Msg: fmt.Sprintf("must be at least 1 (megabytes), not %d", r.MaxSizeMB)})
+	}
+	if r.MaxBackups < 0 {
+		errs = append(errs, Error{Key: key + ".max_backups", Msg: fmt.Sprintf("must be 0 (keep all) or more, not %d", r.MaxBackups)})
+	}
+	if r.MaxAgeDays < 0 {
+		errs = append(errs, Error{Key: key + ".max_age_days", Msg: fmt.Sprintf("must be 0 (keep forever) or more, not %d", r.MaxAgeDays)})
+	}
+	return errs
+}
+
+// checkTLS checks an output's tls section.
+func checkTLS(key string, o LogOutput) Errors {
+	if o.TLS == (LogTLS{}) {
+		return nil
+	}
+	if !strings.HasPrefix(o.Output, "syslog+tls://") {
+		return Errors{{Key: key, Msg: "only a syslog+tls:// output has tls settings; " + quote(o.Output) + " is not one"}}
+	}
+	if (o.TLS.Cert == "") != (o.TLS.Key == "") {
+		k := key + ".key"
+		if o.TLS.Cert == "" {
+			k = key + ".cert"
+		}
+		return Errors{{Key: k, Msg: "cert and key go together: give both or neither"}}
+	}
+	return nil
 }
 
 // checkOutput checks an output: stdout, stderr, file:PATH or syslog+udp|tcp|tls://HOST:PORT.

@@ -43,11 +43,5 @@ func notBuiltYet(c *Config) Errors {
 	if c.Limits.MaxTunnelsPerClient != 0 {
 		no("limits.max_tunnels_per_client", "a per-client tunnel limit is not supported yet; leave it 0 (unlimited)")
 	}
-	for i, o := range c.Log.Outputs {
-		key := indexKey("log.outputs", i)
-		if isSyslog(o.Output) {
-			no(key+".output", "syslog outputs are not supported yet; use stdout, stderr or file:PATH")
-		}
-	}
 	return errs
 }

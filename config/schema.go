@@ -72,10 +72,23 @@ var schema = []field{
 		{name: "level"},
 		{name: "format"},
 		{name: "output"},
+		{name: "aggregate"},
 		{name: "outputs", kind: objects, fields: []field{
 			{name: "format"},
 			{name: "output"},
 			{name: "level"},
+			{name: "rotate", kind: section, fields: []field{
+				{name: "max_size_mb"},
+				{name: "max_backups"},
+				{name: "max_age_days"},
+				{name: "compress"},
+			}},
+			{name: "tls", kind: section, fields: []field{
+				{name: "ca"},
+				{name: "cert"},
+				{name: "key"},
+				{name: "server_name"},
+			}},
 		}},
 	}},
 	{name: "pac", kind: section, fields: []field{

@@ -1,12 +1,20 @@
 package events
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // buffer carries one encoded record from Emit to an output's goroutine. The
 // pool makes the steady state allocation-free: the drain goroutine returns
 // each buffer once the record is written.
 type buffer struct {
 	b []byte
+	// What a syslog sink's header needs of the event: its level (the
+	// severity), time and action (the MSGID).
+	level Level
+	time  time.Time
+	msgid Action
 }
 
 // maxPooledBuffer keeps the odd huge record (a very long URL) from pinning

@@ -1,26 +1,52 @@
 package events
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // OutputConfig is one entry of log.outputs.
 type OutputConfig struct {
-	// Format is json (the default when empty); cef, leef and squid are
-	// reserved for a later release and rejected.
+	// Format is json (the default when empty), cef, leef or squid.
 	Format string
-	// Output is stdout, stderr or file:PATH (opened for append, created
-	// 0640). syslog+udp://, syslog+tcp:// and syslog+tls://HOST:PORT are
-	// reserved for a later release and rejected.
+	// Output is stdout, stderr, file:PATH (opened for append, created
+	// 0640), or syslog+udp://, syslog+tcp:// or syslog+tls://HOST:PORT.
 	Output string
 	// Level is the least severe event the output receives; "" inherits
 	// log.level. A warn output receives denials only.
 	Level string
+	// Rotate, for a file output, rotates it by size; nil keeps one file
+	// (rotated by logrotate, say, with SIGHUP to reopen it).
+	Rotate *Rotate
+	// TLS is how a syslog+tls output checks its collector and proves
+	// itself; it must be empty for other outputs.
+	TLS TLSConfig
 }
+
+// Rotate is an output's rotate: section (lumberjack's settings).
+type Rotate struct {
+	MaxSizeMB  int  // rotate when the file reaches this size; must be > 0
+	MaxBackups int  // rotated files kept; 0 keeps all (within MaxAgeDays)
+	MaxAgeDays int  // rotated files older than this are removed; 0 keeps them
+	Compress   bool // gzip rotated files
+}
+
+// TLSConfig is an output's tls: section.
+type TLSConfig struct {
+	CA         string // PEM file of the CAs the collector's certificate must chain to; "" = the system's
+	Cert, Key  string // PEM files of a client certificate and its key, both or neither
+	ServerName string // the name the collector's certificate must carry; "" = the host of the URL
+}
+
+func (t TLSConfig) isZero() bool { return t == TLSConfig{} }
 
 // Config is the log: section of the configuration plus what the program
 // knows about itself. The zero Config writes JSON events at info to stdout.
@@ -38,6 +64,11 @@ type Config struct {
 	Output string
 	// Outputs is log.outputs.
 	Outputs []OutputConfig
+
+	// Aggregate is log.aggregate: identical denials (same client, target
+	// and reason) within this window become one event with a count; 0 is
+	// off.
+	Aggregate time.Duration
 
 	// Observer is observer.name; "" means os.Hostname().
 	Observer string
@@ -86,6 +117,7 @@ const (
 	sinkStdout sinkKind = iota
 	sinkStderr
 	sinkFile
+	sinkSyslog
 )
 
 // outputPlan is one checked output: everything New needs, nothing opened.
@@ -95,7 +127,13 @@ type outputPlan struct {
 	format string
 	level  Level
 	kind   sinkKind
-	path   string // sinkFile only
+	path   string  // sinkFile only
+	rotate *Rotate // sinkFile only
+	// sinkSyslog only: transportUDP, transportTCP or transportTLS, the
+	// collector's HOST:PORT, and for TLS how to check it.
+	transport string
+	addr      string
+	tls       TLSConfig
 }
 
 // plan is a checked Config.
@@ -127,6 +165,9 @@ func (cfg Config) plan() (plan, error) {
 	}
 	if p.closeTimeout <= 0 {
 		p.closeTimeout = defaultCloseTimeout
+	}
+	if cfg.Aggregate < 0 {
+		bad("log.aggregate", fmt.Errorf("%s is negative (0 turns aggregation off)", cfg.Aggregate))
 	}
 
 	short := cfg.Format != "" || cfg.Output != ""
@@ -175,6 +216,25 @@ func (cfg Config) plan() (plan, error) {
 			continue
 		}
 		op.kind, op.path = kind, path
+		if kind == sinkSyslog {
+			op.transport, op.addr, op.path = strings.TrimPrefix(path[:strings.Index(path, "://")], "syslog+"), path[strings.Index(path, "://")+3:], ""
+		}
+		if oc.Rotate != nil {
+			if kind != sinkFile {
+				bad(op.key+".rotate", errors.New("only a file: output rotates"))
+			} else if err := oc.Rotate.check(); err != nil {
+				bad(op.key+".rotate", err)
+			}
+			op.rotate = oc.Rotate
+		}
+		if !oc.TLS.isZero() {
+			if op.transport != transportTLS {
+				bad(op.key+".tls", errors.New("only a syslog+tls:// output has tls settings"))
+			} else if err := oc.TLS.check(); err != nil {
+				bad(op.key+".tls", err)
+			}
+			op.tls = oc.TLS
+		}
 		id := sinkIdentity(kind, path)
 		if first, dup := seen[id]; dup {
 			// Two writers on one file interleave and double every event;
@@ -189,7 +249,7 @@ func (cfg Config) plan() (plan, error) {
 }
 
 // outputSyntax is appended to output errors to say what is accepted.
-const outputSyntax = "want stdout, stderr or file:PATH"
+const outputSyntax = "want stdout, stderr, file:PATH or syslog+udp|tcp|tls://HOST:PORT"
 
 // parseOutput parses an output value. Only the syntax is checked: a file is
 // opened by New, not by Validate.
@@ -217,11 +277,66 @@ func parseOutput(s string) (sinkKind, string, error) {
 		return sinkFile, path, nil
 	}
 	for _, scheme := range []string{"syslog+udp", "syslog+tcp", "syslog+tls"} {
-		if strings.HasPrefix(s, scheme+"://") {
-			return 0, "", fmt.Errorf("%s output is not built yet (this release writes to stdout, stderr or file:PATH)", scheme)
+		if hostPort, ok := strings.CutPrefix(s, scheme+"://"); ok {
+			hostPort = strings.TrimSuffix(hostPort, "/")
+			host, port, err := net.SplitHostPort(hostPort)
+			if err != nil || host == "" || port == "" {
+				return 0, "", fmt.Errorf("%q: write %s://HOST:PORT", s, scheme)
+			}
+			if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+				return 0, "", fmt.Errorf("%q: port %q is not 1-65535", s, port)
+			}
+			return sinkSyslog, scheme + "://" + hostPort, nil
 		}
 	}
-	return 0, "", fmt.Errorf("unknown output %q (%s; syslog+udp|tcp|tls://HOST:PORT come in a later release)", s, outputSyntax)
+	return 0, "", fmt.Errorf("unknown output %q (%s)", s, outputSyntax)
+}
+
+// check checks a rotate: section.
+func (r *Rotate) check() error {
+	switch {
+	case r.MaxSizeMB <= 0:
+		return fmt.Errorf("max_size_mb must be at least 1, not %d", r.MaxSizeMB)
+	case r.MaxBackups < 0:
+		return fmt.Errorf("max_backups %d is negative", r.MaxBackups)
+	case r.MaxAgeDays < 0:
+		return fmt.Errorf("max_age_days %d is negative", r.MaxAgeDays)
+	}
+	return nil
+}
+
+// check checks a tls: section without reading the files.
+func (t TLSConfig) check() error {
+	if (t.Cert == "") != (t.Key == "") {
+		return errors.New("cert and key go together: give both or neither")
+	}
+	return nil
+}
+
+// load builds the TLS client configuration for a collector at addr.
+func (t TLSConfig) load(addr string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if c.ServerName == "" {
+		c.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	if t.CA != "" {
+		pem, err := os.ReadFile(t.CA)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca: %s holds no PEM certificate", t.CA)
+		}
+	}
+	if t.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert, tls.key: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
 }
 
 // sinkIdentity names where an output writes, to catch the same place twice.
@@ -231,6 +346,8 @@ func sinkIdentity(kind sinkKind, path string) string {
 		return "stdout"
 	case sinkStderr:
 		return "stderr"
+	case sinkSyslog:
+		return path
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mdmproxy/mdmproxy/events"
 )
@@ -28,15 +29,28 @@ func TestValidate(t *testing.T) {
 		{name: "bad log.level", cfg: events.Config{Level: "verbose"},
 			want: []string{`log.level: unknown level "verbose"`}},
 		{name: "short form cef", cfg: events.Config{Format: "cef", Output: "stdout"}},
-		{name: "short form syslog not built", cfg: events.Config{Output: "syslog+udp://siem:514"},
-			want: []string{"log.output: syslog+udp output is not built yet"}},
+		{name: "short form syslog", cfg: events.Config{Output: "syslog+udp://siem:514"}},
+		{name: "syslog without port", cfg: events.Config{Output: "syslog+udp://siem"},
+			want: []string{`log.output: "syslog+udp://siem": write syslog+udp://HOST:PORT`}},
+		{name: "syslog port 0", cfg: events.Config{Output: "syslog+tcp://siem:0"},
+			want: []string{`log.output: "syslog+tcp://siem:0": port "0" is not 1-65535`}},
+		{name: "syslog IPv6", cfg: events.Config{Output: "syslog+tcp://[::1]:601"}},
+		{name: "tls settings on tcp", cfg: events.Config{Outputs: []events.OutputConfig{{Output: "syslog+tcp://siem:601", TLS: events.TLSConfig{CA: "/ca.pem"}}}},
+			want: []string{"log.outputs[0].tls: only a syslog+tls:// output has tls settings"}},
+		{name: "tls cert without key", cfg: events.Config{Outputs: []events.OutputConfig{{Output: "syslog+tls://siem:6514", TLS: events.TLSConfig{Cert: "/c.pem"}}}},
+			want: []string{"log.outputs[0].tls: cert and key go together"}},
+		{name: "rotate on stdout", cfg: events.Config{Outputs: []events.OutputConfig{{Output: "stdout", Rotate: &events.Rotate{MaxSizeMB: 1}}}},
+			want: []string{"log.outputs[0].rotate: only a file: output rotates"}},
+		{name: "rotate size 0", cfg: events.Config{Outputs: []events.OutputConfig{{Output: file, Rotate: &events.Rotate{}}}},
+			want: []string{"log.outputs[0].rotate: max_size_mb must be at least 1"}},
+		{name: "rotate", cfg: events.Config{Outputs: []events.OutputConfig{{Output: file, Rotate: &events.Rotate{MaxSizeMB: 10, MaxBackups: 3}}}}},
+		{name: "negative aggregate", cfg: events.Config{Aggregate: -time.Second}, want: []string{"log.aggregate: -1s is negative"}},
+		{name: "same syslog twice", cfg: events.Config{Outputs: []events.OutputConfig{{Output: "syslog+tcp://siem:601"}, {Output: "syslog+tcp://siem:601/", Format: "cef"}}},
+			want: []string{"log.outputs[1].output: syslog+tcp://siem:601/ is already the output of log.outputs[0]"}},
 		{name: "short form unknown output", cfg: events.Config{Output: "/var/log/x"},
 			want: []string{`log.output: unknown output "/var/log/x"`}},
-		{name: "list syslog+tls not built", cfg: events.Config{Outputs: []events.OutputConfig{
-			{Output: "stdout"}, {Format: "json", Output: "syslog+tls://siem.school.lan:6514", Level: "warn"}}},
-			want: []string{"log.outputs[1].output: syslog+tls output is not built yet"}},
-		{name: "list syslog+tcp not built", cfg: events.Config{Outputs: []events.OutputConfig{{Output: "syslog+tcp://siem:601"}}},
-			want: []string{"log.outputs[0].output: syslog+tcp output is not built yet"}},
+		{name: "list syslog+tls", cfg: events.Config{Outputs: []events.OutputConfig{
+			{Output: "stdout"}, {Format: "json", Output: "syslog+tls://siem.school.lan:6514", Level: "warn"}}}},
 		{name: "list leef and squid", cfg: events.Config{Outputs: []events.OutputConfig{
 			{Format: "leef", Output: "stdout"}, {Format: "squid", Output: "stderr"}}}},
 		{name: "unknown format", cfg: events.Config{Outputs: []events.OutputConfig{{Format: "xml", Output: "stdout"}}},
@@ -57,7 +71,7 @@ func TestValidate(t *testing.T) {
 		{name: "short and list together", cfg: events.Config{Output: "stdout", Outputs: []events.OutputConfig{{Output: "stderr"}}},
 			want: []string{"log.outputs: give either log.output and log.format"}},
 		{name: "all problems at once", cfg: events.Config{Level: "x", Outputs: []events.OutputConfig{
-			{Format: "xml", Output: "syslog+udp://a:514"}, {Output: "nowhere", Level: "y"}}},
+			{Format: "xml", Output: "syslog+udp://a"}, {Output: "nowhere", Level: "y"}}},
 			want: []string{"log.level:", "log.outputs[0].format:", "log.outputs[0].output:", "log.outputs[1].level:", "log.outputs[1].output:"}},
 		{name: "negative queue", cfg: events.Config{QueueSize: -1}, want: []string{"log: queue size -1 is negative"}},
 	}

@@ -16,6 +16,7 @@ type Logger struct {
 	groups       []group
 	outputs      []*output
 	closeTimeout time.Duration
+	agg          *aggregator // nil when log.aggregate is off
 
 	// active counts Emit calls in progress and closed is set by Close.
 	// Emit raises active before it reads closed and Close sets closed before
@@ -24,9 +25,6 @@ type Logger struct {
 	// never has to take a lock.
 	active atomic.Int64
 	closed atomic.Bool
-	// late counts events emitted after Close, once per output that would
-	// have taken them.
-	late atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -43,14 +41,16 @@ type group struct {
 }
 
 // New checks cfg (the same checks as Validate), opens the outputs and starts
-// one goroutine per output. Errors name the key at fault.
+// one goroutine per output. Errors name the key at fault. A syslog
+// collector that cannot be reached is not an error: its output connects in
+// the background and counts what it loses until then.
 func New(cfg Config) (*Logger, error) {
 	return newLogger(cfg, openSink)
 }
 
 // newLogger is New with the opening of sinks replaceable, so that tests can
 // put writers of their own behind outputs.
-func newLogger(cfg Config, open func(outputPlan) (sink, error)) (*Logger, error) {
+func newLogger(cfg Config, open func(op outputPlan, observer string, onDown func(error)) (sink, error)) (*Logger, error) {
 	p, err := cfg.plan()
 	if err != nil {
 		return nil, err
@@ -64,18 +64,27 @@ func newLogger(cfg Config, open func(outputPlan) (sink, error)) (*Logger, error)
 
 	l := &Logger{closeTimeout: p.closeTimeout}
 	for _, op := range p.outputs {
-		s, err := open(op)
+		var onDown func(error)
+		if cfg.OnError != nil {
+			name := op.name
+			onDown = func(err error) { cfg.OnError(name, err) }
+		}
+		s, err := open(op, observer, onDown)
 		if err != nil {
 			for _, o := range l.outputs {
 				o.closeSink()
 			}
 			return nil, &ConfigError{Key: op.key + ".output", Err: err}
 		}
-		l.outputs = append(l.outputs, newOutput(op, s, p.queueSize, cfg.OnError))
-		l.addToGroup(op.format, Observer{Name: observer, Version: cfg.Version}, l.outputs[len(l.outputs)-1])
+		o := newOutput(op, s, p.queueSize, cfg.OnError)
+		l.outputs = append(l.outputs, o)
+		l.addToGroup(op.format, Observer{Name: observer, Version: cfg.Version}, o)
 	}
 	for _, o := range l.outputs {
 		go o.drain()
+	}
+	if cfg.Aggregate > 0 {
+		l.agg = newAggregator(cfg.Aggregate, l.dispatch)
 	}
 	return l, nil
 }
@@ -88,32 +97,45 @@ func (l *Logger) addToGroup(format string, observer Observer, o *output) {
 			g := &l.groups[i]
 			g.outs = append(g.outs, o)
 			g.min = min(g.min, o.level)
+			o.enc = g.enc
 			return
 		}
 	}
 	enc, _ := NewEncoder(format, observer)
 	skip, _ := enc.(skipper)
+	o.enc = enc
 	l.groups = append(l.groups, group{format: format, enc: enc, skip: skip, min: o.level, outs: []*output{o}})
 }
 
 // Emit encodes e and queues it for every output whose level admits it. It
 // never blocks: an output whose queue is full drops the event and counts
 // it. Emit does not keep e. Emit after Close counts the event as dropped.
+// With log.aggregate on, a denial goes to the aggregator's goroutine instead
+// and is shipped when its window closes.
 func (l *Logger) Emit(e *Event) {
 	if l == nil || e == nil {
 		return
 	}
-	lvl := e.Level()
 	l.active.Add(1)
 	defer l.active.Add(-1)
 	if l.closed.Load() {
+		lvl := e.Level()
 		for _, o := range l.outputs {
 			if o.admits(lvl) {
-				l.late.Add(1)
+				o.dropped.Add(1)
 			}
 		}
 		return
 	}
+	if l.agg != nil && l.agg.take(e) {
+		return
+	}
+	l.dispatch(e)
+}
+
+// dispatch encodes e once per group and queues it on the group's outputs.
+func (l *Logger) dispatch(e *Event) {
+	lvl := e.Level()
 	for i := range l.groups {
 		g := &l.groups[i]
 		if lvl < g.min || g.skip != nil && g.skip.Skips(e) {
@@ -121,6 +143,7 @@ func (l *Logger) Emit(e *Event) {
 		}
 		b := getBuffer()
 		b.b = g.enc.AppendEvent(b.b, e)
+		b.level, b.time, b.msgid = lvl, e.Time, e.Action
 		last := -1
 		for j, o := range g.outs {
 			if o.admits(lvl) {
@@ -138,25 +161,53 @@ func (l *Logger) Emit(e *Event) {
 		}
 		// Every output but the last gets a copy; the last takes the
 		// buffer itself, so the usual single output copies nothing.
-		for _, o := range g.outs[:last] {
-			if o.admits(lvl) {
-				c := getBuffer()
-				c.b = append(c.b, b.b...)
-				o.enqueue(c)
+		for j, o := range g.outs[:last+1] {
+			if !o.admits(lvl) {
+				continue
 			}
+			rec := b
+			if j != last {
+				rec = getBuffer()
+				rec.b = append(rec.b, b.b...)
+				rec.level, rec.time, rec.msgid = b.level, b.time, b.msgid
+			}
+			if o.maxRecord > 0 && len(rec.b) > o.maxRecord && !g.shorten(rec, e, o.maxRecord) {
+				o.dropped.Add(1)
+				putBuffer(rec)
+				continue
+			}
+			o.enqueue(rec)
 		}
-		g.outs[last].enqueue(b)
 	}
 }
 
+// shorten re-encodes e into rec with its client-supplied texts cut, for an
+// output whose records must fit a datagram. It reports whether the record
+// now fits.
+func (g *group) shorten(rec *buffer, e *Event, max int) bool {
+	short := *e
+	const cut = 128
+	short.SNI = cutUTF8(short.SNI, cut)
+	short.URL = cutUTF8(short.URL, cut)
+	short.RawTarget = cutUTF8(short.RawTarget, cut)
+	short.Reason = cutUTF8(short.Reason, cut)
+	short.Rule = cutUTF8(short.Rule, cut)
+	short.Upstream = cutUTF8(short.Upstream, cut)
+	if _, raw := e.Domain(); raw != "" {
+		short.DestDomain = cutUTF8(short.DestDomain, cut) // goes out as the raw target
+	}
+	rec.b = g.enc.AppendEvent(rec.b[:0], &short)
+	return len(rec.b) <= max
+}
+
 // Dropped is the number of events that could not be shipped, counted once
-// per output: queue full, write failed, emitted after Close, or still queued
-// when Close gave up.
+// per output: queue full, write failed, collector away, emitted after
+// Close, or still queued when Close gave up.
 func (l *Logger) Dropped() uint64 {
 	if l == nil {
 		return 0
 	}
-	n := l.late.Load()
+	var n uint64
 	for _, o := range l.outputs {
 		n += o.dropped.Load()
 	}
@@ -166,8 +217,8 @@ func (l *Logger) Dropped() uint64 {
 // OutputStats are one output's counters, for metrics.
 type OutputStats struct {
 	Output  string // as configured: "stdout", "file:/var/log/mdmproxy/events.json"
-	Written uint64 // events written
-	Dropped uint64 // events lost: queue full, write failed, or abandoned at Close
+	Written uint64 // records written (reports of dropped events included)
+	Dropped uint64 // events lost: queue full, write failed, collector away, or abandoned at Close
 	Queued  int    // events waiting now
 }
 
@@ -183,10 +234,26 @@ func (l *Logger) Stats() []OutputStats {
 	return st
 }
 
-// Close stops accepting events, waits for the queues to drain (for at most
-// Config.CloseTimeout, 2 s by default) and closes the files. Whatever is
-// still queued when it gives up is counted as dropped. Calling Close again
-// returns the first result.
+// Reopen reopens the file outputs (SIGHUP after logrotate moved them; a
+// rotating output rotates). Other outputs are left alone. Errors name the
+// outputs; an output that cannot reopen keeps its old file.
+func (l *Logger) Reopen() error {
+	if l == nil {
+		return nil
+	}
+	var errs []error
+	for _, o := range l.outputs {
+		if err := o.sink.reopen(); err != nil {
+			errs = append(errs, fmt.Errorf("events: output %s: reopen: %w", o.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops accepting events, ships the denials being aggregated, waits
+// for the queues to drain (for at most Config.CloseTimeout, 2 s by default)
+// and closes the outputs. Whatever is still queued when it gives up is
+// counted as dropped. Calling Close again returns the first result.
 func (l *Logger) Close() error {
 	if l == nil {
 		return nil
@@ -201,6 +268,9 @@ func (l *Logger) close() error {
 	// not block; wait for them before closing the channels they send on.
 	for l.active.Load() != 0 {
 		runtime.Gosched()
+	}
+	if l.agg != nil {
+		l.agg.close() // flushes through dispatch, onto the queues
 	}
 	for _, o := range l.outputs {
 		close(o.queue)
@@ -225,7 +295,7 @@ func (l *Logger) close() error {
 				// Stuck in a write: count what is left as dropped (taking
 				// it off the closed queue here, so that Dropped is right
 				// when Close returns even if the write never does), and
-				// close the file, which may also unblock the write.
+				// close the sink, which may also unblock the write.
 				o.abandoned.Store(true)
 				lost := 0
 				for b := range o.queue {
@@ -233,7 +303,7 @@ func (l *Logger) close() error {
 					putBuffer(b)
 					lost++
 				}
-				if won, err := o.closeSink(); won && err != nil {
+				if err := o.closeSink(); err != nil {
 					errs = append(errs, fmt.Errorf("events: output %s: %w", o.name, err))
 				}
 				errs = append(errs, fmt.Errorf("events: output %s: gave up draining after %s; %d queued events dropped", o.name, l.closeTimeout, lost))

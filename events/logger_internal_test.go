@@ -47,10 +47,10 @@ func (g *gateWriter) lines() []string {
 func testLogger(t testing.TB, cfg Config, ws ...io.Writer) *Logger {
 	t.Helper()
 	i := 0
-	l, err := newLogger(cfg, func(outputPlan) (sink, error) {
+	l, err := newLogger(cfg, func(outputPlan, string, func(error)) (sink, error) {
 		w := ws[i]
 		i++
-		return sink{w: w}, nil
+		return &streamSink{w: w}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -80,10 +80,13 @@ func TestFullQueueDropsAndCounts(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(g.lines()); n != 3 {
-		t.Fatalf("%d records written, want 3", n)
+	// Three events and, after the first write that followed the drops, the output's report
+	// that it lost three.
+	lines := g.lines()
+	if len(lines) != 4 || !strings.Contains(lines[1], `"action":"dropped"`) || !strings.Contains(lines[1], `"dropped":3`) {
+		t.Fatalf("records written: %q", lines)
 	}
-	if st := l.Stats()[0]; st.Written != 3 || st.Dropped != 3 || st.Queued != 0 {
+	if st := l.Stats()[0]; st.Written != 4 || st.Dropped != 3 || st.Queued != 0 {
 		t.Fatalf("Stats after Close = %+v", st)
 	}
 }
@@ -151,8 +154,9 @@ func TestFailedWritesAreDroppedAndReportedOnce(t *testing.T) {
 		defer mu.Unlock()
 		reports = append(reports, out+": "+err.Error())
 	}
-	// Two failure streaks (writes 1-3 and 5): two reports, four drops.
-	fw := &failWriter{fail: map[int]bool{1: true, 2: true, 3: true, 5: true}}
+	// Two failure streaks (writes 1-3 and 6): two reports, four drops. Write 5 is the
+	// output's report of the first three drops, right after write 4 succeeded.
+	fw := &failWriter{fail: map[int]bool{1: true, 2: true, 3: true, 6: true}}
 	l := testLogger(t, Config{OnError: onError}, fw)
 	for i := range 5 {
 		l.Emit(&Event{Action: ActionSplice})
@@ -169,7 +173,7 @@ func TestFailedWritesAreDroppedAndReportedOnce(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if l.Dropped() != 4 || l.Stats()[0].Written != 1 {
+	if l.Dropped() != 4 || l.Stats()[0].Written != 2 || fw.calls != 6 {
 		t.Fatalf("Dropped = %d, Stats = %+v", l.Dropped(), l.Stats())
 	}
 	if len(reports) != 2 || reports[0] != "stdout: disk full" {

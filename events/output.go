@@ -1,49 +1,60 @@
 package events
 
 import (
-	"io"
+	"crypto/tls"
 	"os"
 	"sync/atomic"
 	"time"
 )
 
-// sink is where an output's records end up. Every Write carries whole
-// records, each with its line terminator.
-type sink struct {
-	w io.Writer
-	c io.Closer // nil for stdout and stderr, which the process keeps
-}
-
-// openSink opens the place an output plan names. Files are opened for
-// append (so logrotate's copytruncate and several processes' appends work)
-// and created 0640 (less if the umask says so): events name clients and the
-// sites they visit, which is not for every local user to read.
-func openSink(op outputPlan) (sink, error) {
+// openSink opens the place an output plan names. Files are opened here, so
+// that a path that cannot be written is an error naming the key; a syslog
+// collector is only dialled later, on the sink's own goroutine, so that one
+// that is down at start or reload is not an error. onDown is told, from
+// that goroutine, when the collector cannot be reached.
+func openSink(op outputPlan, observer string, onDown func(error)) (sink, error) {
 	switch op.kind {
 	case sinkStdout:
-		return sink{w: os.Stdout}, nil
+		return &streamSink{w: os.Stdout}, nil
 	case sinkStderr:
-		return sink{w: os.Stderr}, nil
+		return &streamSink{w: os.Stderr}, nil
+	case sinkSyslog:
+		var tc *tls.Config
+		if op.transport == transportTLS {
+			var err error
+			if tc, err = op.tls.load(op.addr); err != nil {
+				return nil, err
+			}
+		}
+		return newSyslogSink(op.transport, op.addr, tc, observer, onDown), nil
 	}
-	f, err := os.OpenFile(op.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return sink{}, err
+	if op.rotate != nil {
+		return openRotating(op.path, *op.rotate)
 	}
-	return sink{w: f, c: f}, nil
+	return openFile(op.path)
 }
 
 // output is one configured destination: a bounded queue and the goroutine
-// that empties it into the sink. The queue is what keeps a slow disk or a
-// stuck pipe off the data path.
+// that empties it into the sink. The queue is what keeps a slow disk, a
+// stuck pipe or an absent collector off the data path.
 type output struct {
 	name    string
 	level   Level
 	sink    sink
+	enc     Encoder // the group's, for reports of dropped events
 	queue   chan *buffer
 	onError func(string, error)
+	// maxRecord is the longest record the sink can ship whole (a UDP
+	// datagram's budget); 0 means no limit.
+	maxRecord int
 
 	written atomic.Uint64
 	dropped atomic.Uint64
+	// reported is the dropped count the last report of dropped events
+	// covered; reportedAt when it was written. Used by drain only.
+	reported   uint64
+	reportedAt time.Time
+
 	// abandoned is set when Close gave up waiting: what is still queued
 	// is then counted as dropped instead of written after Close returned.
 	abandoned atomic.Bool
@@ -56,7 +67,7 @@ type output struct {
 }
 
 func newOutput(op outputPlan, s sink, queueSize int, onError func(string, error)) *output {
-	return &output{
+	o := &output{
 		name:    op.name,
 		level:   op.level,
 		sink:    s,
@@ -64,6 +75,10 @@ func newOutput(op outputPlan, s sink, queueSize int, onError func(string, error)
 		onError: onError,
 		done:    make(chan struct{}),
 	}
+	if ss, ok := s.(*syslogSink); ok {
+		o.maxRecord = ss.maxMessage()
+	}
+	return o
 }
 
 // admits reports whether events of level l go to this output.
@@ -80,48 +95,75 @@ func (o *output) enqueue(b *buffer) {
 	}
 }
 
+// maxBatch bounds the bytes one call to the sink carries; maxBatchRecords
+// the records.
+const (
+	maxBatch        = 64 << 10
+	maxBatchRecords = 256
+)
+
+// batchLinger is how long the writer waits after a write that emptied the queue before it
+// looks again: the most an event waits behind the one before it. A queue of 4,096 events
+// fills in 2 ms only at two million events a second.
+const batchLinger = 2 * time.Millisecond
+
+// reportEvery spaces an output's reports of dropped events: while events
+// keep being lost, one report a second says how many.
+const reportEvery = time.Second
+
+// lingerSleep is time.Sleep; tests replace it to see when the writer pauses.
+var lingerSleep = time.Sleep
+
 // drain writes queued records until the queue is closed and empty, then
 // closes the sink. It is the only goroutine that writes to the sink.
 func (o *output) drain() {
 	defer close(o.done)
 	failing := false
-	var batch []byte
+	recs := make([]*buffer, 0, maxBatchRecords)
 	for b := range o.queue {
 		if o.abandoned.Load() {
 			o.dropped.Add(1)
 			putBuffer(b)
 			continue
 		}
-		// Events that queued up while the last write ran leave in one write: records are
-		// newline-framed, so a stream output takes them together, at one system call.
-		batch = append(batch[:0], b.b...)
-		putBuffer(b)
-		n := uint64(1)
+		// Events that queued up while the last write ran go to the sink
+		// together (a stream sink writes them at one system call), each
+		// still a record of its own.
+		recs = append(recs[:0], b)
+		size := len(b.b)
 	more:
-		for len(batch) < maxBatch {
+		for size < maxBatch && len(recs) < maxBatchRecords {
 			select {
 			case next, ok := <-o.queue:
 				if !ok {
 					break more
 				}
-				batch = append(batch, next.b...)
-				putBuffer(next)
-				n++
+				recs = append(recs, next)
+				size += len(next.b)
 			default:
 				break more
 			}
 		}
-		_, err := o.sink.w.Write(batch)
+		n, err := o.sink.write(recs)
+		o.written.Add(uint64(n))
+		if lost := len(recs) - n; lost > 0 {
+			o.dropped.Add(uint64(lost))
+		}
+		for i, r := range recs {
+			putBuffer(r)
+			recs[i] = nil
+		}
 		if err != nil {
-			o.dropped.Add(n)
 			if !failing && o.onError != nil {
 				o.onError(o.name, err)
 			}
 			failing = true
-			continue
+		} else {
+			failing = false
 		}
-		o.written.Add(n)
-		failing = false
+		if n > 0 {
+			o.reportDropped()
+		}
 		// The queue is empty: let the next events gather before looking again, so that under
 		// load they cost the data path no wake-up of this goroutine and leave in one write. A
 		// lone event is still written at once; a queue that is not empty is written at once.
@@ -129,25 +171,36 @@ func (o *output) drain() {
 			lingerSleep(batchLinger)
 		}
 	}
-	_, o.closeErr = o.closeSink()
+	o.closeErr = o.closeSink()
 }
 
-// maxBatch bounds the bytes one write carries.
-const maxBatch = 64 << 10
-
-// batchLinger is how long the writer waits after a write that emptied the queue before it
-// looks again: the most an event waits behind the one before it. A queue of 4,096 events
-// fills in 2 ms only at two million events a second.
-const batchLinger = 2 * time.Millisecond
-
-// lingerSleep is time.Sleep; tests replace it to see when the writer pauses.
-var lingerSleep = time.Sleep
-
-// closeSink closes the sink unless someone already did; won says whether
-// this call closed it (and err is therefore meaningful).
-func (o *output) closeSink() (won bool, err error) {
-	if o.sink.c == nil || !o.closing.CompareAndSwap(false, true) {
-		return false, nil
+// reportDropped writes, once the sink takes records again, an event saying
+// how many events this output lost since the last such report, so that the
+// SIEM sees the gap instead of silence. At most one a second.
+func (o *output) reportDropped() {
+	d := o.dropped.Load()
+	if d <= o.reported || o.enc == nil || time.Since(o.reportedAt) < reportEvery {
+		return
 	}
-	return true, o.sink.c.Close()
+	ev := Event{Time: time.Now(), Action: ActionDropped, Outcome: OutcomeFailure,
+		Reason: "output_dropped", Dropped: d - o.reported}
+	o.reported, o.reportedAt = d, ev.Time
+	if sk, ok := o.enc.(skipper); ok && sk.Skips(&ev) {
+		return
+	}
+	b := getBuffer()
+	b.b = o.enc.AppendEvent(b.b, &ev)
+	b.level, b.time, b.msgid = ev.Level(), ev.Time, ev.Action
+	n, _ := o.sink.write([]*buffer{b})
+	o.written.Add(uint64(n))
+	putBuffer(b)
+}
+
+// closeSink closes the sink unless someone already did; the second caller
+// gets nil.
+func (o *output) closeSink() error {
+	if !o.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	return o.sink.close()
 }

@@ -118,6 +118,11 @@ func serve(args []string, stderr io.Writer) int {
 			return exitFailure
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
+				// logrotate's postrotate sends SIGHUP: the event files reopen even when
+				// the configuration is unchanged or fails to load.
+				if err := sink.cur.Load().Reopen(); err != nil {
+					oplog.Error().Err(err).Msg("cannot reopen an event output; it keeps its old file")
+				}
 				rl.reload("SIGHUP")
 				continue
 			}

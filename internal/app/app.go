@@ -39,9 +39,14 @@ func Settings(cfg *config.Config) (*proxy.Settings, error) {
 
 // Events is the event stream's part of the configuration. The observer name is the host's.
 func Events(cfg *config.Config) events.Config {
-	ec := events.Config{Level: cfg.Log.Level}
+	ec := events.Config{Level: cfg.Log.Level, Aggregate: cfg.Log.Aggregate}
 	for _, o := range cfg.Log.Outputs {
-		ec.Outputs = append(ec.Outputs, events.OutputConfig{Format: o.Format, Output: o.Output, Level: o.Level})
+		oc := events.OutputConfig{Format: o.Format, Output: o.Output, Level: o.Level,
+			TLS: events.TLSConfig{CA: o.TLS.CA, Cert: o.TLS.Cert, Key: o.TLS.Key, ServerName: o.TLS.ServerName}}
+		if r := o.Rotate; r.Set {
+			oc.Rotate = &events.Rotate{MaxSizeMB: r.MaxSizeMB, MaxBackups: r.MaxBackups, MaxAgeDays: r.MaxAgeDays, Compress: r.Compress}
+		}
+		ec.Outputs = append(ec.Outputs, oc)
 	}
 	ec.Observer, _ = os.Hostname()
 	return ec

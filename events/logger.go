@@ -273,6 +273,7 @@ func (l *Logger) close() error {
 		l.agg.close() // flushes through dispatch, onto the queues
 	}
 	for _, o := range l.outputs {
+		close(o.stop) // a pausing writer looks at its queue at once
 		close(o.queue)
 	}
 

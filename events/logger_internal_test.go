@@ -291,12 +291,12 @@ func TestQueuedRecordsLeaveInOneWrite(t *testing.T) {
 func TestWriterPausesOnlyWhenTheQueueIsEmpty(t *testing.T) {
 	var pausesWithQueued atomic.Int32
 	var out *output
-	lingerSleep = func(time.Duration) {
+	lingerWait = func(o *output) {
 		if len(out.queue) > 0 {
 			pausesWithQueued.Add(1)
 		}
 	}
-	defer func() { lingerSleep = time.Sleep }()
+	defer func() { lingerWait = (*output).linger }()
 	g := newGateWriter()
 	l := testLogger(t, Config{}, g)
 	out = l.outputs[0]
@@ -343,5 +343,79 @@ func TestSkipIsNotADrop(t *testing.T) {
 	}
 	if !strings.Contains(squid.String(), "TCP_TUNNEL/200") || strings.Count(squid.String(), "\n") != 1 {
 		t.Errorf("squid output %q", squid.String())
+	}
+}
+
+// TestWriterPauseEndsOnHalfFullQueueAndClose: the writer's pause after a write that emptied
+// the queue ends as soon as the queue is half full, and when Close begins, however long the
+// pause. With an hour's pause, a writer that slept it out would fail both: the half queue
+// would never be written before waitLimit, and Close would give up and count drops.
+func TestWriterPauseEndsOnHalfFullQueueAndClose(t *testing.T) {
+	batchLinger = time.Hour
+	defer func() { batchLinger = 20 * time.Millisecond }()
+	var buf syncLines
+	l := testLogger(t, Config{QueueSize: 64}, &buf)
+	l.Emit(&Event{Action: ActionDeny, Reason: "first"})
+	waitLines(t, &buf, 1) // written at once; the writer now pauses for an hour
+	for i := range 32 {
+		l.Emit(&Event{Action: ActionDeny, Reason: "r" + strconv.Itoa(i)})
+	}
+	waitLines(t, &buf, 33) // the half-full queue woke it
+	l.Emit(&Event{Action: ActionDeny, Reason: "last"})
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := buf.count(); n != 34 {
+		t.Fatalf("%d lines after Close, want 34", n)
+	}
+	if st := l.Stats(); st[0].Dropped != 0 {
+		t.Fatalf("dropped %d", st[0].Dropped)
+	}
+}
+
+// syncLines counts the lines written to it, for tests that wait for the writer.
+type syncLines struct {
+	mu    sync.Mutex
+	lines int
+	more  chan struct{}
+}
+
+func (s *syncLines) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	s.lines += bytes.Count(p, []byte("\n"))
+	if s.more != nil {
+		close(s.more)
+		s.more = nil
+	}
+	s.mu.Unlock()
+	return len(p), nil
+}
+
+func (s *syncLines) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lines
+}
+
+// waitLines waits until at least n lines were written, for at most 10 s.
+func waitLines(t *testing.T, s *syncLines, n int) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		s.mu.Lock()
+		if s.lines >= n {
+			s.mu.Unlock()
+			return
+		}
+		if s.more == nil {
+			s.more = make(chan struct{})
+		}
+		more := s.more
+		s.mu.Unlock()
+		select {
+		case <-more:
+		case <-deadline:
+			t.Fatalf("%d lines written, want %d", s.count(), n)
+		}
 	}
 }

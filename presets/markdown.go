@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// WriteMarkdown writes the whole of docs/presets.md: how presets are used, the list, and every
-// preset's entries with their sources.
+// WriteMarkdown writes the whole of docs/presets.md: how presets are used, the list, the
+// coverage of the seed documents and vendor lists, and every preset's entries with their sources.
 func WriteMarkdown(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	bw.WriteString(markdownIntro)
@@ -26,6 +26,8 @@ func WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(bw, "| [`%s`](#%s) | %s | %s | %s |\n", p.Name, p.Name, p.Vendor, count, p.Description)
 	}
+
+	bw.WriteString(markdownCoverage)
 
 	for _, p := range ps {
 		fmt.Fprintf(bw, "\n## %s\n\n%s. %s\n", p.Name, p.Vendor, p.Description)
@@ -68,6 +70,13 @@ func WriteMarkdown(w io.Writer) error {
 func codeList(ss []string) string {
 	return "`" + strings.Join(ss, "`, `") + "`"
 }
+
+// markdownCoverage follows the list of presets in docs/presets.md: what each seed document and
+// vendor list asks for and which entry covers it. TestCoverageNamesEntries keeps its entry names
+// real.
+//
+//go:embed coverage.md
+var markdownCoverage string
 
 // markdownIntro opens docs/presets.md: how presets are used and what the fields mean.
 //

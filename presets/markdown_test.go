@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -109,5 +110,22 @@ func TestWriteShow(t *testing.T) {
 	}
 	if err := WriteShow(&buf, "nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("WriteShow(nope) = %v, want an error naming it", err)
+	}
+}
+
+// TestCoverageNamesEntries: every `preset/entry` the coverage table names exists, and every
+// preset that is not a group appears in it, so the table cannot drift from the data.
+func TestCoverageNamesEntries(t *testing.T) {
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile("`([a-z0-9-]+)/([a-z0-9-]+)`").FindAllStringSubmatch(markdownCoverage, -1) {
+		if !entryExists(m[1] + "/" + m[2]) {
+			t.Errorf("coverage names %s/%s, which is not an entry", m[1], m[2])
+		}
+		named[m[1]] = true
+	}
+	for _, p := range All() {
+		if !p.IsGroup() && !named[p.Name] && !strings.HasPrefix(p.Name, "workspace-one-assist-") {
+			t.Errorf("preset %s is not in the coverage table", p.Name)
+		}
 	}
 }

@@ -28,6 +28,9 @@ const (
 	// ReasonBadTarget: the target names no destination, or did not parse.
 	ReasonBadTarget
 
+	// ReasonSNIAddressMismatch: an intercepted flow's SNI is allowed by a domain rule, but does not
+	// resolve to the address the client connected to (an allowed name cannot pick a destination).
+	ReasonSNIAddressMismatch
 	// ReasonNotTLS: the rule requires TLS and the first bytes were not a ClientHello. The proxy
 	// finds it out, but it is a policy refusal: report mode lets it through.
 	ReasonNotTLS
@@ -77,6 +80,12 @@ const (
 	ReasonTooManyClientTunnels
 	// ReasonPlainHTTP: plain-HTTP proxying is not built yet.
 	ReasonPlainHTTP
+	// ReasonNoOriginalDst: an intercepted flow's original destination could not be read.
+	ReasonNoOriginalDst
+	// ReasonOwnAddress: an intercepted flow was aimed at one of mdmproxy's own listeners (a loop).
+	ReasonOwnAddress
+	// ReasonUpstreamNotIntercepted: default_action upstream does not apply to intercepted flows.
+	ReasonUpstreamNotIntercepted
 	// ReasonInternalError: the proxy failed (a recovered panic); the connection was closed.
 	ReasonInternalError
 )
@@ -100,38 +109,42 @@ const (
 )
 
 var reasonNames = [numReasons]string{
-	ReasonRule:             "rule",
-	ReasonDefault:          "default_action",
-	ReasonClientNotAllowed: "client_not_allowed",
-	ReasonNoRule:           "no_rule",
-	ReasonPortNotAllowed:   "port_not_allowed",
-	ReasonDeniedAddress:    "denied_address",
-	ReasonSNIMismatch:      "sni_mismatch",
-	ReasonSNINotAllowed:    "sni_not_allowed",
-	ReasonBadTarget:        "bad_target",
-	ReasonNotTLS:           "not_tls",
+	ReasonRule:               "rule",
+	ReasonDefault:            "default_action",
+	ReasonClientNotAllowed:   "client_not_allowed",
+	ReasonNoRule:             "no_rule",
+	ReasonPortNotAllowed:     "port_not_allowed",
+	ReasonDeniedAddress:      "denied_address",
+	ReasonSNIMismatch:        "sni_mismatch",
+	ReasonSNINotAllowed:      "sni_not_allowed",
+	ReasonBadTarget:          "bad_target",
+	ReasonSNIAddressMismatch: "sni_address_mismatch",
+	ReasonNotTLS:             "not_tls",
 
-	ReasonBadRequest:           "bad_request",
-	ReasonHeaderTooLarge:       "header_too_large",
-	ReasonHeaderTimeout:        "header_timeout",
-	ReasonResolveFailed:        "resolve_failed",
-	ReasonResolveTimeout:       "resolve_timeout",
-	ReasonDialFailed:           "dial_failed",
-	ReasonDialTimeout:          "dial_timeout",
-	ReasonUpstreamFailed:       "upstream_failed",
-	ReasonUpstreamTimeout:      "upstream_timeout",
-	ReasonUpstreamRefused:      "upstream_refused",
-	ReasonHelloTimeout:         "hello_timeout",
-	ReasonHelloTooLarge:        "hello_too_large",
-	ReasonBadHello:             "bad_hello",
-	ReasonBadSNI:               "bad_sni",
-	ReasonClientClosed:         "client_closed",
-	ReasonServerHelloTimeout:   "server_hello_timeout",
-	ReasonServerHelloFailed:    "server_hello_failed",
-	ReasonTooManyTunnels:       "too_many_tunnels",
-	ReasonTooManyClientTunnels: "too_many_client_tunnels",
-	ReasonPlainHTTP:            "plain_http",
-	ReasonInternalError:        "internal_error",
+	ReasonBadRequest:             "bad_request",
+	ReasonHeaderTooLarge:         "header_too_large",
+	ReasonHeaderTimeout:          "header_timeout",
+	ReasonResolveFailed:          "resolve_failed",
+	ReasonResolveTimeout:         "resolve_timeout",
+	ReasonDialFailed:             "dial_failed",
+	ReasonDialTimeout:            "dial_timeout",
+	ReasonUpstreamFailed:         "upstream_failed",
+	ReasonUpstreamTimeout:        "upstream_timeout",
+	ReasonUpstreamRefused:        "upstream_refused",
+	ReasonHelloTimeout:           "hello_timeout",
+	ReasonHelloTooLarge:          "hello_too_large",
+	ReasonBadHello:               "bad_hello",
+	ReasonBadSNI:                 "bad_sni",
+	ReasonClientClosed:           "client_closed",
+	ReasonServerHelloTimeout:     "server_hello_timeout",
+	ReasonServerHelloFailed:      "server_hello_failed",
+	ReasonTooManyTunnels:         "too_many_tunnels",
+	ReasonTooManyClientTunnels:   "too_many_client_tunnels",
+	ReasonPlainHTTP:              "plain_http",
+	ReasonNoOriginalDst:          "no_original_destination",
+	ReasonOwnAddress:             "own_address",
+	ReasonUpstreamNotIntercepted: "upstream_not_intercepted",
+	ReasonInternalError:          "internal_error",
 
 	ReasonEOF:              "eof",
 	ReasonIdleTimeout:      "idle_timeout",
@@ -158,11 +171,11 @@ func Reasons() []Reason {
 }
 
 // Reportable reports whether report mode lets a refusal for this reason through: a refusal by
-// policy (no rule, port, SNI, not TLS). The client check, deny_cidrs, bad input and limits hold
+// policy (no rule, port, SNI, an intercepted SNI's address, not TLS). The client check, deny_cidrs, bad input and limits hold
 // in report mode too.
 func (r Reason) Reportable() bool {
 	switch r {
-	case ReasonNoRule, ReasonPortNotAllowed, ReasonSNIMismatch, ReasonSNINotAllowed, ReasonNotTLS:
+	case ReasonNoRule, ReasonPortNotAllowed, ReasonSNIMismatch, ReasonSNINotAllowed, ReasonSNIAddressMismatch, ReasonNotTLS:
 		return true
 	}
 	return false

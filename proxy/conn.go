@@ -39,6 +39,15 @@ func (ss *session) setupDone() {
 	}
 }
 
+// putReader gives the session's reader back to the pool, if the session still has it.
+func (ss *session) putReader() {
+	if ss.br != nil {
+		ss.br.Reset(nil)
+		readerPool.Put(ss.br)
+		ss.br = nil
+	}
+}
+
 // serveConn reads the request head and sends CONNECT to the tunnel path and everything else
 // to the plain-HTTP server (goproxy).
 func (s *Server) serveConn(c net.Conn) {
@@ -49,12 +58,7 @@ func (s *Server) serveConn(c net.Conn) {
 	ss.lr = io.LimitedReader{R: c, N: int64(ss.set.Limits.MaxHeaderBytes)}
 	ss.br = readerPool.Get().(*bufio.Reader)
 	ss.br.Reset(&ss.lr)
-	defer func() {
-		if ss.br != nil {
-			ss.br.Reset(nil)
-			readerPool.Put(ss.br)
-		}
-	}()
+	defer ss.putReader()
 	c.SetReadDeadline(ss.start.Add(ss.set.Timeouts.Header))
 
 	// Look at the method without consuming: anything but CONNECT goes to the HTTP server,

@@ -107,25 +107,10 @@ func (ss *session) connect(rawTarget string) {
 // afterConnect reads the ClientHello, checks its server name and splices.
 func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist.Decision, origin net.Conn) {
 	bufp := helloPool.Get().(*[]byte)
-	defer func() {
-		if cap(*bufp) <= 16<<10 {
-			helloPool.Put(bufp)
-		}
-	}()
-	max := ss.set.Limits.MaxHelloBytes
-	ss.lr.N = int64(max)
-	ss.conn.SetReadDeadline(time.Now().Add(ss.set.Timeouts.Hello))
-	helloStart := time.Now()
-	info, raw, err := clienthello.Read(ss.br, (*bufp)[:0], max)
-	*bufp = raw[:0]
+	defer putHelloBuf(bufp)
+	info, raw, err := ss.readHello(bufp)
 	if err == nil {
-		ss.srv.obs().hello.Observe(time.Since(helloStart).Seconds())
-	}
-	optional := d.Rule != nil && d.Rule.TLS == allowlist.TLSOptional
-	switch {
-	case err == nil:
-		sni := info.ServerName
-		if sni != "" {
+		if sni := info.ServerName; sni != "" {
 			name, nerr := allowlist.NormalizeName(sni)
 			ev.SNI = sni
 			if nerr != nil {
@@ -141,21 +126,61 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 				return
 			}
 		}
-	case errors.Is(err, clienthello.ErrNotTLS) && optional:
-		// tls: optional splices any bytes.
-	case isTimeout(err) && len(raw) == 0 && optional:
-		// A protocol where the server speaks first: nothing to check, splice.
-	case errors.Is(err, clienthello.ErrNotTLS):
-		ss.reject(ev, origin, 0, allowlist.ReasonNotTLS, "the first bytes are not a TLS ClientHello and the rule requires TLS")
-		return
-	default:
-		ss.refuseHello(ev, origin, err)
+	} else if !ss.helloFailed(ev, origin, err, raw, d) {
 		return
 	}
-	var sent, received int64 // bytes already passed on before the splice
+	ss.splice(ev, q, d, origin, bufp, raw, err == nil)
+}
+
+// putHelloBuf gives a hello buffer back unless one hello made it grow large.
+func putHelloBuf(bufp *[]byte) {
+	if cap(*bufp) <= 16<<10 {
+		helloPool.Put(bufp)
+	}
+}
+
+// readHello reads the client's first bytes as a ClientHello into *bufp, within
+// limits.max_hello_bytes and timeouts.hello. raw is what was read, whatever the outcome.
+func (ss *session) readHello(bufp *[]byte) (info clienthello.Info, raw []byte, err error) {
+	max := ss.set.Limits.MaxHelloBytes
+	ss.lr.N = int64(max)
+	ss.conn.SetReadDeadline(time.Now().Add(ss.set.Timeouts.Hello))
+	helloStart := time.Now()
+	info, raw, err = clienthello.Read(ss.br, (*bufp)[:0], max)
+	*bufp = raw[:0]
 	if err == nil {
-		// A checked hello: the tunnel stays in set-up until the server answered it, in case
-		// the answer is a HelloRetryRequest.
+		ss.srv.obs().hello.Observe(time.Since(helloStart).Seconds())
+	}
+	return info, raw, err
+}
+
+// helloFailed handles first bytes that were not a whole ClientHello (err and raw from
+// readHello) under the decision d. It reports true when d's rule has tls: optional and the
+// bytes may be spliced unchecked (not TLS, or none because the server speaks first); otherwise
+// it refuses the connection and reports false. origin is nil when nothing was dialled yet.
+func (ss *session) helloFailed(ev *events.Event, origin net.Conn, err error, raw []byte, d allowlist.Decision) bool {
+	optional := d.Rule != nil && d.Rule.TLS == allowlist.TLSOptional
+	switch {
+	case errors.Is(err, clienthello.ErrNotTLS) && optional:
+		return true // tls: optional splices any bytes
+	case isTimeout(err) && len(raw) == 0 && optional:
+		return true // a protocol where the server speaks first: nothing to check
+	case errors.Is(err, clienthello.ErrNotTLS):
+		ss.reject(ev, origin, 0, allowlist.ReasonNotTLS, "the first bytes are not a TLS ClientHello and the rule requires TLS")
+	default:
+		ss.refuseHello(ev, origin, err)
+	}
+	return false
+}
+
+// splice finishes the set-up of an allowed tunnel whose origin is dialled. After a checked
+// hello it waits for the server's first answer (a HelloRetryRequest makes the client's second
+// hello go through the same check); then it emits the decision event, replays to the origin
+// what the client sent (raw, and whatever the reader buffered after it: 0-RTT data) and starts
+// the tunnel.
+func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decision, origin net.Conn, bufp *[]byte, raw []byte, checked bool) {
+	var sent, received int64 // bytes already passed on before the splice
+	if checked {
 		var ok bool
 		if raw, sent, received, ok = ss.awaitServer(ev, q, d, origin, raw); !ok {
 			return
@@ -172,8 +197,6 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 	ss.srv.metrics.Spliced.Add(1)
 	ss.srv.emit(ev)
 
-	// Replay what the client sent: the hello, and whatever it sent after it that the reader
-	// had already buffered (0-RTT data).
 	if ahead := ss.br.Buffered(); ahead > 0 {
 		extra, _ := ss.br.Peek(ahead)
 		raw = append(raw, extra...)
@@ -186,7 +209,7 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 			origin.Close()
 			end := &events.Event{Time: time.Now(), Action: events.ActionEnd, Reason: allowlist.ReasonReset.String(), Outcome: events.OutcomeFailure,
 				SourceIP: ev.SourceIP, SourcePort: ev.SourcePort, DestDomain: ev.DestDomain, DestIP: ev.DestIP, DestPort: ev.DestPort,
-				SNI: ev.SNI, Rule: ev.Rule, Duration: time.Since(ss.start)}
+				SNI: ev.SNI, Rule: ev.Rule, Duration: time.Since(ss.start), Intercepted: ev.Intercepted}
 			ss.srv.emit(end)
 			return
 		}
@@ -196,9 +219,7 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 	t := newTunnel(ss.srv, ss.conn, origin, d.Rule, ss.set.Timeouts, ev, ss.start, sent+int64(len(raw)))
 	t.down.Store(received)
 	// The set-up state is no longer needed: give the reader back before the tunnel idles.
-	ss.br.Reset(nil)
-	readerPool.Put(ss.br)
-	ss.br = nil
+	ss.putReader()
 	if !t.start() {
 		end := *ev
 		end.Time, end.Action, end.Reason, end.Duration = time.Now(), events.ActionEnd, allowlist.ReasonShutdown.String(), time.Since(ss.start)
@@ -293,8 +314,11 @@ var failText = map[allowlist.Reason]string{
 }
 
 // reject closes a tunnel refused after the 200: with a TLS alert when the client spoke TLS.
+// origin is nil when nothing was dialled (an intercepted flow).
 func (ss *session) reject(ev *events.Event, origin net.Conn, alert uint8, reason allowlist.Reason, msg string) {
-	origin.Close()
+	if origin != nil {
+		origin.Close()
+	}
 	if alert != 0 {
 		ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
 		ss.conn.Write(clienthello.Alert(alert))

@@ -19,6 +19,10 @@ type Metrics struct {
 	BytesUp     atomic.Int64 // bytes from clients through ended tunnels
 	BytesDown   atomic.Int64 // bytes to clients through ended tunnels
 	Panics      atomic.Int64 // connection goroutines and pumps that panicked and were recovered
+
+	Intercepted       atomic.Int64 // connections accepted on transparent listeners
+	SNIResolveChecks  atomic.Int64 // intercepted flows whose SNI had to resolve to the original address
+	SNIResolveRefused atomic.Int64 // of those, refused: the SNI did not resolve there (or not at all)
 }
 
 // observers are the server's labelled counters and histograms. Nothing here is touched per

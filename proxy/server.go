@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,13 @@ type Server struct {
 	Log zerolog.Logger
 	// Lookup resolves names that the static hosts do not hold. Nil means DNS.
 	Lookup LookupFunc
+	// LookupTTL resolves the SNI of an intercepted flow and says how long its answers may be
+	// kept (transparent interception). Nil means Lookup with answers not kept, and without
+	// Lookup the name servers of /etc/resolv.conf.
+	LookupTTL TTLLookupFunc
+	// OwnAddrs are addresses of mdmproxy's other listeners (admin, PAC) that an intercepted flow
+	// must never be sent to. The server's own listeners count without being listed.
+	OwnAddrs []netip.AddrPort
 	// Dial opens the connection to the destination. Nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// NonProxy serves requests that are not proxy requests (origin-form, e.g. GET /proxy.pac).
@@ -39,6 +47,7 @@ type Server struct {
 	settings atomic.Pointer[Settings]
 	metrics  Metrics
 	metricsState
+	answers answerCache // what DNS answered for intercepted flows' SNIs, within their TTL
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -70,6 +79,12 @@ var ErrServerClosed = errors.New("proxy: server closed")
 // Serve accepts connections on ln until Shutdown. It returns ErrServerClosed after Shutdown
 // and the accept error otherwise.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.serve(ln, s.serveConn)
+}
+
+// serve is the accept loop of Serve and ServeTransparent; handle runs each connection on its
+// own goroutine.
+func (s *Server) serve(ln net.Listener, handle func(net.Conn)) error {
 	if s.settings.Load() == nil {
 		return errors.New("proxy: Serve called before Update")
 	}
@@ -99,7 +114,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		backoff = 0
 		s.pending.Add(1)
 		s.metrics.Connections.Add(1)
-		go s.serveConn(c)
+		go handle(c)
 	}
 }
 

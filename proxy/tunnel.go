@@ -167,7 +167,7 @@ func (t *tunnel) pumpDone() {
 	end := &events.Event{
 		Time: time.Now(), Action: events.ActionEnd, Reason: reason.String(), Outcome: events.OutcomeSuccess,
 		Duration: time.Since(t.started), SourceIP: d.SourceIP, SourcePort: d.SourcePort,
-		DestDomain: d.DestDomain, DestIP: d.DestIP, DestPort: d.DestPort, SNI: d.SNI, Rule: d.Rule,
+		DestDomain: d.DestDomain, DestIP: d.DestIP, DestPort: d.DestPort, SNI: d.SNI, Rule: d.Rule, Intercepted: d.Intercepted,
 		SourceBytes: t.up.Load(), DestBytes: t.down.Load(),
 	}
 	if reason == allowlist.ReasonReset || reason == allowlist.ReasonRelayFailed {

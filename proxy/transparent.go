@@ -1,0 +1,226 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
+	"github.com/mdmproxy/mdmproxy/events"
+	"github.com/mdmproxy/mdmproxy/proxy/clienthello"
+)
+
+// TransparentMode says how netfilter hands intercepted connections to a transparent listener,
+// and so where their original destination is found.
+type TransparentMode uint8
+
+const (
+	// TransparentRedirect: nat REDIRECT rewrote the destination; conntrack keeps the original
+	// (SO_ORIGINAL_DST).
+	TransparentRedirect TransparentMode = iota
+	// TransparentTProxy: mangle TPROXY delivered the connection unchanged to an IP_TRANSPARENT
+	// listener; its local address is the original destination.
+	TransparentTProxy
+)
+
+// ParseTransparentMode parses transparent.mode.
+func ParseTransparentMode(s string) (TransparentMode, error) {
+	switch s {
+	case "", "redirect":
+		return TransparentRedirect, nil
+	case "tproxy":
+		return TransparentTProxy, nil
+	}
+	return TransparentRedirect, fmt.Errorf("%q is not one of redirect, tproxy", s)
+}
+
+func (m TransparentMode) String() string {
+	if m == TransparentTProxy {
+		return "tproxy"
+	}
+	return "redirect"
+}
+
+// ServeTransparent accepts intercepted connections on ln (from ListenTransparent) until
+// Shutdown, as Serve does for proxy connections. Each is decided from its original destination
+// and its ClientHello before anything is dialled, then spliced like a CONNECT tunnel.
+func (s *Server) ServeTransparent(ln net.Listener, mode TransparentMode) error {
+	return s.serve(ln, func(c net.Conn) { s.serveIntercepted(c, mode) })
+}
+
+// serveIntercepted runs one intercepted connection: original destination, client check, loop
+// check, ClientHello (read before anything is dialled), decision, dial of the original
+// destination only, splice. Refusals close the connection, with a TLS alert when the client
+// spoke TLS; nothing reaches an origin.
+func (s *Server) serveIntercepted(c net.Conn, mode TransparentMode) {
+	s.metrics.Intercepted.Add(1)
+	ss := &session{srv: s, set: s.settings.Load(), conn: c, start: time.Now()}
+	defer ss.setupDone()
+	ss.client = addrPortOf(c.RemoteAddr())
+	ev := ss.event(events.ActionDeny)
+	ev.Intercepted = true
+
+	dst, err := originalDst(c, mode)
+	if err != nil {
+		ss.reject(ev, nil, 0, allowlist.ReasonNoOriginalDst, err.Error())
+		return
+	}
+	dst = netip.AddrPortFrom(allowlist.CanonicalAddr(dst.Addr()), dst.Port())
+	ev.DestIP, ev.DestPort = dst.Addr(), dst.Port()
+	q := allowlist.Query{Client: ss.client.Addr(), Addr: dst.Addr(), Port: dst.Port()}
+	if !ss.set.Policy.ClientAllowed(q.Client) {
+		d := allowlist.Decision{Reason: allowlist.ReasonClientNotAllowed}
+		ss.reject(ev, nil, 0, d.Reason, d.Explain(q))
+		return
+	}
+	if s.isOwn(dst) {
+		ss.reject(ev, nil, 0, allowlist.ReasonOwnAddress, "the original destination "+dst.String()+" is mdmproxy itself")
+		return
+	}
+
+	ss.lr = io.LimitedReader{R: c}
+	ss.br = readerPool.Get().(*bufio.Reader)
+	ss.br.Reset(&ss.lr)
+	defer ss.putReader()
+	bufp := helloPool.Get().(*[]byte)
+	defer putHelloBuf(bufp)
+	info, raw, herr := ss.readHello(bufp)
+	alert := uint8(0)
+	if herr == nil {
+		alert = clienthello.AlertUnrecognizedName
+		if sni := info.ServerName; sni != "" {
+			name, nerr := allowlist.NormalizeName(sni)
+			ev.SNI = sni
+			if nerr != nil {
+				ss.reject(ev, nil, alert, allowlist.ReasonBadSNI, nerr.Error())
+				return
+			}
+			ev.SNI, q.SNI = name, name
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), ss.set.Timeouts.Connect)
+	defer cancel()
+	d, reason, msg, refused := ss.decideIntercepted(ctx, q)
+	ev.Rule = d.RuleName()
+	if refused {
+		ss.reject(ev, nil, alert, reason, msg)
+		return
+	}
+	if herr != nil && !ss.helloFailed(ev, nil, herr, raw, d) {
+		return
+	}
+
+	origin, err := ss.dialOne(ctx, dst.Addr(), dst.Port())
+	cancel()
+	if err != nil {
+		reason := allowlist.ReasonDialFailed
+		if isTimeout(err) {
+			reason = allowlist.ReasonDialTimeout
+		}
+		ss.fail(ev, d, 0, reason, err)
+		return
+	}
+	ss.splice(ev, q, d, origin, bufp, raw, herr == nil)
+}
+
+// decideIntercepted applies the spec's rule for intercepted flows. The original address is
+// allowed by a CIDR rule on its port (and an SNI, when there is one, must then be allowed by a
+// domain rule, as for CONNECT); or by a domain rule allowing the SNI on that port, when the SNI
+// resolves (hosts, then DNS) to addresses that include the original one, so that an allowed
+// SNI can never carry a flow to an address of its choosing. Without an SNI only CIDR rules
+// apply. When refused, reason and msg say why.
+func (ss *session) decideIntercepted(ctx context.Context, q allowlist.Query) (d allowlist.Decision, reason allowlist.Reason, msg string, refused bool) {
+	pol := ss.set.Policy
+	byAddr := pol.Decide(q)
+	if byAddr.Allowed() || q.SNI == "" {
+		return ss.interceptedVerdict(byAddr, q)
+	}
+	qn := allowlist.Query{Client: q.Client, Name: q.SNI, Addr: q.Addr, Port: q.Port, SNI: q.SNI}
+	byName := pol.Decide(qn)
+	if byName.Reason != allowlist.ReasonRule {
+		// Say what stopped the flow: deny_cidrs against the name's rule, a CIDR rule that does
+		// not allow the SNI, deny_cidrs alone, or else that no domain rule allows the SNI.
+		if byName.Reason != allowlist.ReasonDeniedAddress && (byAddr.Rule != nil || byAddr.Reason == allowlist.ReasonDeniedAddress) {
+			return byAddr, byAddr.Reason, byAddr.Explain(q), true
+		}
+		return byName, byName.Reason, byName.Explain(qn), true
+	}
+	ss.srv.metrics.SNIResolveChecks.Add(1)
+	ok, err := ss.srv.resolvesTo(ctx, ss.set.Hosts, q.SNI, q.Addr)
+	switch {
+	case err != nil:
+		ss.srv.metrics.SNIResolveRefused.Add(1)
+		reason := allowlist.ReasonResolveFailed
+		if isTimeout(err) {
+			reason = allowlist.ReasonResolveTimeout
+		}
+		return byName, reason, err.Error(), true
+	case !ok:
+		ss.srv.metrics.SNIResolveRefused.Add(1)
+		return byName, allowlist.ReasonSNIAddressMismatch, "TLS server name " + q.SNI + " does not resolve to the original destination " + q.Addr.String(), true
+	}
+	return ss.interceptedVerdict(byName, q)
+}
+
+// interceptedVerdict turns a decision into the reason an intercepted flow is refused, if it is.
+func (ss *session) interceptedVerdict(d allowlist.Decision, q allowlist.Query) (allowlist.Decision, allowlist.Reason, string, bool) {
+	switch {
+	case !d.Allowed():
+		return d, d.Reason, d.Explain(q), true
+	case d.Action == allowlist.Upstream:
+		return d, allowlist.ReasonUpstreamNotIntercepted, "default_action upstream does not apply to intercepted flows", true
+	}
+	return d, d.Reason, "", false
+}
+
+// isOwn reports whether dialling dst would reach mdmproxy itself: dst is one of the addresses
+// the server listens on (its own listeners and OwnAddrs), directly or through a wildcard
+// listener on one of this host's addresses, or an address no flow can be meant for.
+func (s *Server) isOwn(dst netip.AddrPort) bool {
+	a := dst.Addr()
+	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() {
+		return true
+	}
+	s.mu.Lock()
+	own := append([]netip.AddrPort(nil), s.OwnAddrs...)
+	for ln := range s.listeners {
+		own = append(own, addrPortOf(ln.Addr()))
+	}
+	s.mu.Unlock()
+	wildcard := false
+	for _, o := range own {
+		if o.Port() != dst.Port() {
+			continue
+		}
+		if o.Addr() == a {
+			return true
+		}
+		wildcard = wildcard || o.Addr().IsUnspecified()
+	}
+	return wildcard && isLocalAddr(a)
+}
+
+// isLocalAddr reports whether a is an address of this host. It asks the kernel each time: it
+// runs only for flows aimed at the port of a wildcard listener, and addresses change.
+func isLocalAddr(a netip.Addr) bool {
+	if a.IsLoopback() {
+		return true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return true // cannot tell: refusing is the side that cannot loop
+	}
+	for _, ia := range addrs {
+		if p, ok := ia.(*net.IPNet); ok {
+			if b, ok := netip.AddrFromSlice(p.IP); ok && b.Unmap() == a {
+				return true
+			}
+		}
+	}
+	return false
+}

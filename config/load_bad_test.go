@@ -154,6 +154,9 @@ func TestLoadBad(t *testing.T) {
 		{"pac.direct bad", "pac:\n  direct: [\"*.school.lan\", \"10.0.0.1/8\"]\n", 2, "pac.direct[1]", "host bits"},
 		{"transparent.mode bad", "transparent:\n  mode: nat\n", 2, "transparent.mode", "\"nat\" is not one of redirect, tproxy"},
 		{"transparent.listen bad", "transparent:\n  listen: [\"3129\"]\n", 2, "transparent.listen[0]", "is not HOST:PORT"},
+		{"transparent.listen is listen", "listen: \"127.0.0.1:3128\"\ntransparent:\n  listen: [\"127.0.0.1:3129\", \":3128\"]\n", 3, "transparent.listen[1]", "clashes with listen"},
+		{"transparent.listen is admin_listen", "admin_listen: \"127.0.0.1:9090\"\ntransparent:\n  listen: [\"127.0.0.1:9090\"]\n", 3, "transparent.listen[0]", "clashes with admin_listen"},
+		{"transparent.listen twice", "transparent:\n  listen: [\"0.0.0.0:3129\", \"10.0.0.1:3129\"]\n", 2, "transparent.listen[1]", "clashes with transparent.listen[0]"},
 
 		// Features not built yet.
 		{"unknown preset", "presets: [apple-push, nope]\n", 1, "presets[1]", `unknown preset "nope"`},
@@ -167,7 +170,6 @@ func TestLoadBad(t *testing.T) {
 		{"pac.mdm direct", "pac: {mdm: direct}\n", 1, "pac.mdm", "\"direct\" is not supported yet"},
 		{"pac.direct", "pac:\n  direct: [\"*.school.lan\", 10.0.0.0/8]\n", 2, "pac.direct", "not supported yet"},
 		{"proxy protocol", "proxy_protocol:\n  trusted: [10.0.0.0/8]\n", 2, "proxy_protocol.trusted", "not supported yet"},
-		{"transparent listen", "transparent:\n  listen: [\"0.0.0.0:3129\"]\n  mode: tproxy\n", 2, "transparent.listen", "not supported yet"},
 		{"max_tunnels", "limits:\n  max_tunnels: 10000\n", 2, "limits.max_tunnels", "not supported yet"},
 		{"max_tunnels_per_client", "limits:\n  max_tunnels_per_client: 50\n", 2, "limits.max_tunnels_per_client", "not supported yet"},
 	}

@@ -34,9 +34,6 @@ func notBuiltYet(c *Config) Errors {
 	if len(c.ProxyProtocol.Trusted) > 0 {
 		no("proxy_protocol.trusted", "the PROXY protocol is not supported yet")
 	}
-	if len(c.Transparent.Listen) > 0 {
-		no("transparent.listen", "transparent interception is not supported yet")
-	}
 	if c.Limits.MaxTunnels != 0 {
 		no("limits.max_tunnels", "a tunnel limit is not supported yet; leave it 0 (unlimited)")
 	}

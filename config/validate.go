@@ -97,10 +97,7 @@ func validate(c *Config) Errors {
 	}
 	add("pac.mdm", oneOf(c.PAC.MDM, "proxy", "direct"))
 
-	for i, l := range c.Transparent.Listen {
-		add(indexKey("transparent.listen", i), checkListenAddr(l))
-	}
-	add("transparent.mode", oneOf(c.Transparent.Mode, "redirect", "tproxy"))
+	errs = append(errs, checkTransparent(c)...)
 	return errs
 }
 

@@ -109,6 +109,9 @@ func newRegistry(srv *proxy.Server, sink *eventSink, sm *serveMetrics) *promethe
 	counter("failed_total", "Allowed connections that could not be established (resolve, dial).", &m.Failed)
 	counter("tunnel_client_bytes_total", "Bytes from clients through ended tunnels (mdmproxy_tunnel_bytes_total counts them as they move).", &m.BytesUp)
 	counter("tunnel_destination_bytes_total", "Bytes to clients through ended tunnels (mdmproxy_tunnel_bytes_total counts them as they move).", &m.BytesDown)
+	counter("intercepted_total", "Connections accepted on transparent listeners.", &m.Intercepted)
+	counter("sni_resolve_checks_total", "Intercepted flows allowed by a domain rule whose SNI had to resolve to the original destination.", &m.SNIResolveChecks)
+	counter("sni_resolve_refused_total", "Of those checks, flows refused because the SNI did not resolve to the original destination (or did not resolve).", &m.SNIResolveRefused)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "mdmproxy", Name: "tunnels_open", Help: "Spliced tunnels open now."},
 		func() float64 { return float64(m.TunnelsOpen.Load()) }))
 	reg.MustRegister(srv.Collectors()...)

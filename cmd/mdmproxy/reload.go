@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,9 +64,10 @@ func (r *reloader) apply(trigger string) bool {
 		}
 		r.sink.swap(l)
 	}
-	if cfg.Listen != r.current.Listen || cfg.AdminListen != r.current.AdminListen {
-		r.log.Warn().Str("listen", cfg.Listen).Str("admin_listen", cfg.AdminListen).
-			Msg("listen addresses change only on restart")
+	if cfg.Listen != r.current.Listen || cfg.AdminListen != r.current.AdminListen ||
+		!slices.Equal(cfg.Transparent.Listen, r.current.Transparent.Listen) || cfg.Transparent.Mode != r.current.Transparent.Mode {
+		r.log.Warn().Str("listen", cfg.Listen).Str("admin_listen", cfg.AdminListen).Strs("transparent_listen", cfg.Transparent.Listen).
+			Msg("listen addresses and transparent.mode change only on restart")
 	}
 	r.srv.Update(settings)
 	r.admin.pprof.Store(cfg.AdminPprof)

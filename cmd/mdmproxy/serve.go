@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mdmproxy/mdmproxy/config"
 	"github.com/mdmproxy/mdmproxy/events"
 	"github.com/mdmproxy/mdmproxy/internal/app"
 	"github.com/mdmproxy/mdmproxy/proxy"
@@ -86,7 +88,7 @@ func serve(args []string, stderr io.Writer) int {
 		evlog.Close()
 		return exitFailure
 	}
-	st.expectListeners(1)
+	st.expectListeners(1 + len(cfg.Transparent.Listen))
 	admin := newAdminServer(adminHandler(st, newRegistry(srv, sink, sm)))
 	go admin.Serve(adminLn)
 
@@ -98,14 +100,33 @@ func serve(args []string, stderr io.Writer) int {
 		return exitFailure
 	}
 	st.listenerUp()
+	tlns, err := listenTransparent(cfg)
+	if err != nil {
+		oplog.Error().Err(err).Msg("cannot listen")
+		ln.Close()
+		admin.Close()
+		evlog.Close()
+		return exitFailure
+	}
+	for range tlns {
+		st.listenerUp()
+	}
+	srv.OwnAddrs = []netip.AddrPort{addrPort(adminLn.Addr())}
 
 	rl := &reloader{path: *path, flags: flags, srv: srv, sink: sink, log: oplog, admin: st, metrics: sm, current: cfg}
 	stopWatch := rl.watch()
 	defer stopWatch()
 
-	served := make(chan error, 1)
+	served := make(chan error, 1+len(tlns))
 	go func() { served <- srv.Serve(ln) }()
+	mode, _ := proxy.ParseTransparentMode(cfg.Transparent.Mode) // checked by Load
+	tnames := make([]string, len(tlns))
+	for i, tln := range tlns {
+		tnames[i] = tln.Addr().String()
+		go func() { served <- srv.ServeTransparent(tln, mode) }()
+	}
 	oplog.Info().Str("listen", ln.Addr().String()).Str("admin_listen", adminLn.Addr().String()).
+		Strs("transparent_listen", tnames).Str("transparent_mode", mode.String()).
 		Str("config", configName(*path)).Int("rules", len(settings.Policy.Rules())).Str("version", buildVersion()).
 		Msg("mdmproxy started")
 
@@ -148,6 +169,31 @@ func serve(args []string, stderr io.Writer) int {
 			return exitOK
 		}
 	}
+}
+
+// listenTransparent opens transparent.listen, all or none.
+func listenTransparent(cfg *config.Config) ([]net.Listener, error) {
+	mode, err := proxy.ParseTransparentMode(cfg.Transparent.Mode)
+	if err != nil {
+		return nil, fmt.Errorf("transparent.mode: %w", err)
+	}
+	var lns []net.Listener
+	for _, addr := range cfg.Transparent.Listen {
+		ln, err := proxy.ListenTransparent(context.Background(), addr, mode)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("transparent.listen %s: %w", addr, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
 }
 
 // delayShutdown keeps the listeners accepting for timeouts.shutdown_delay while /readyz says

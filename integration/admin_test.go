@@ -11,7 +11,11 @@ import (
 // adminGet fetches path from the admin listener.
 func (p *Proxy) adminGet(t testing.TB, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get("http://" + p.AdminAddr + path)
+	client := http.DefaultClient
+	if p.AdminClient != nil {
+		client = p.AdminClient
+	}
+	resp, err := client.Get("http://" + p.AdminAddr + path)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,14 @@ type Config struct {
 	Hosts      []Host              `yaml:"hosts,omitempty"`
 	Timeouts   map[string]string   `yaml:"timeouts,omitempty"`
 	Limits     map[string]int      `yaml:"limits,omitempty"`
+	// Transparent is the transparent section; nil leaves it out.
+	Transparent *Transparent `yaml:"transparent,omitempty"`
+}
+
+// Transparent is the transparent section.
+type Transparent struct {
+	Listen []string `yaml:"listen"`
+	Mode   string   `yaml:"mode,omitempty"`
 }
 
 // Rule is one entry of rules.
@@ -71,6 +80,7 @@ type fileConfig struct {
 	Timeouts    map[string]string   `yaml:"timeouts,omitempty"`
 	Limits      map[string]int      `yaml:"limits,omitempty"`
 	Log         map[string]string   `yaml:"log"`
+	Transparent *Transparent        `yaml:"transparent,omitempty"`
 }
 
 // Proxy is one mdmproxy process started by a test.
@@ -80,6 +90,12 @@ type Proxy struct {
 	Dir        string // holds the configuration and the events file
 	ConfigPath string
 	EventsPath string
+
+	// AdminClient reaches the admin listener; nil is http.DefaultClient.
+	AdminClient *http.Client
+	// Prefix runs the binary through another command (e.g. ip netns exec NS); empty runs it
+	// directly.
+	Prefix []string
 
 	cmd      *exec.Cmd
 	stdout   syncBuffer
@@ -93,7 +109,7 @@ type Proxy struct {
 func renderConfig(c Config, eventsPath string) []byte {
 	fc := fileConfig{
 		Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", AdminPprof: c.AdminPprof,
-		Clients: c.Clients, Roles: c.Roles, Rules: c.Rules, Hosts: c.Hosts, Timeouts: c.Timeouts, Limits: c.Limits,
+		Clients: c.Clients, Roles: c.Roles, Rules: c.Rules, Hosts: c.Hosts, Timeouts: c.Timeouts, Limits: c.Limits, Transparent: c.Transparent,
 		Log: map[string]string{"format": "json", "output": "file:" + eventsPath, "level": "info"},
 	}
 	b, err := yaml.Marshal(fc)
@@ -108,8 +124,14 @@ func renderConfig(c Config, eventsPath string) []byte {
 // when the test ends, if it is still running.
 func StartProxy(t *testing.T, c Config) *Proxy {
 	t.Helper()
+	return StartProxyIn(t, c)
+}
+
+// StartProxyIn is StartProxy with the binary run through prefix (e.g. ip netns exec NS).
+func StartProxyIn(t *testing.T, c Config, prefix ...string) *Proxy {
+	t.Helper()
 	dir := t.TempDir()
-	p := &Proxy{Dir: dir, ConfigPath: filepath.Join(dir, "config.yaml"), EventsPath: filepath.Join(dir, "events.json")}
+	p := &Proxy{Dir: dir, ConfigPath: filepath.Join(dir, "config.yaml"), EventsPath: filepath.Join(dir, "events.json"), Prefix: prefix}
 	p.WriteConfig(t, c)
 	p.start(t, "serve", "--config", p.ConfigPath)
 	return p
@@ -152,7 +174,11 @@ func childEnv() []string {
 
 func (p *Proxy) start(t *testing.T, args ...string) {
 	t.Helper()
-	p.cmd = exec.Command(binPath, args...)
+	if len(p.Prefix) > 0 {
+		p.cmd = exec.Command(p.Prefix[0], append(append(p.Prefix[1:len(p.Prefix):len(p.Prefix)], binPath), args...)...)
+	} else {
+		p.cmd = exec.Command(binPath, args...)
+	}
 	p.cmd.Env = append(childEnv(), p.env...)
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
@@ -328,6 +354,9 @@ type Event struct {
 			Method string `json:"method"`
 		} `json:"request"`
 	} `json:"http"`
+	MDMProxy struct {
+		Intercepted bool `json:"intercepted"`
+	} `json:"mdmproxy"`
 
 	Raw string `json:"-"`
 }

@@ -1,0 +1,503 @@
+//go:build linux
+
+package integration
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/mdmproxy/mdmproxy/internal/netns"
+	"github.com/mdmproxy/mdmproxy/internal/testpki"
+)
+
+// The interception lab: three network namespaces made by the test, on documentation addresses
+// that exist only inside them.
+//
+//	client 192.0.2.2, 2001:db8:c::2
+//	   | c0 ---- gc0 |
+//	gateway 192.0.2.1, 2001:db8:c::1 / 198.51.100.1, 2001:db8:a::1: mdmproxy and nftables
+//	   | go0 ---- o0 |
+//	origin 198.51.100.2, 2001:db8:a::2; TLS on 443, 5223 and 5228 and plain TCP on 5229 at
+//	       203.0.113.10-13 and 2001:db8:b::10-11; DNS on 198.51.100.2:53 (the gateway's resolver)
+const (
+	redirectPort = 15001
+	tproxyPort   = 15002
+)
+
+type interceptLab struct {
+	client, gw, origin netns.NS
+	pki                *testpki.PKI
+	origins            *originLog
+	dns                *rotatingDNS
+}
+
+func newInterceptLab(t *testing.T) *interceptLab {
+	t.Helper()
+	top, err := netns.New("mdmp15")
+	if err == nil {
+		_, err = top.Add("probe")
+	}
+	if err != nil {
+		// Not a skip: CI runs these as root, and a run that cannot must say so.
+		t.Fatalf("the transparent interception tests need root and network namespaces (ip netns): %v", err)
+	}
+	t.Cleanup(func() {
+		if err := top.Close(); err != nil {
+			t.Errorf("deleting the test's network namespaces: %v", err)
+		}
+	})
+	lab := &interceptLab{origins: &originLog{seen: map[string]int{}}}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	lab.client, err = top.Add("c")
+	must(err)
+	lab.gw, err = top.Add("gw")
+	must(err)
+	lab.origin, err = top.Add("o")
+	must(err)
+	must(top.Link(lab.client, "c0", []string{"192.0.2.2/24", "2001:db8:c::2/64"}, lab.gw, "gc0", []string{"192.0.2.1/24", "2001:db8:c::1/64"}))
+	must(top.Link(lab.origin, "o0", []string{"198.51.100.2/24", "2001:db8:a::2/64"}, lab.gw, "go0", []string{"198.51.100.1/24", "2001:db8:a::1/64"}))
+	must(lab.origin.AddAddrs("lo", "203.0.113.10/32", "203.0.113.11/32", "203.0.113.12/32", "203.0.113.13/32", "2001:db8:b::10/128", "2001:db8:b::11/128"))
+	for _, c := range [][]string{
+		{"ip", "route", "add", "default", "via", "192.0.2.1"},
+		{"ip", "-6", "route", "add", "default", "via", "2001:db8:c::1"},
+	} {
+		must(lab.client.Run(c...))
+	}
+	for _, c := range [][]string{
+		{"ip", "route", "add", "default", "via", "198.51.100.1"},
+		{"ip", "-6", "route", "add", "default", "via", "2001:db8:a::1"},
+	} {
+		must(lab.origin.Run(c...))
+	}
+	for _, c := range [][]string{
+		{"ip", "route", "add", "203.0.113.0/24", "via", "198.51.100.2"},
+		{"ip", "-6", "route", "add", "2001:db8:b::/64", "via", "2001:db8:a::2"},
+		{"sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		{"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"},
+	} {
+		must(lab.gw.Run(c...))
+	}
+	must(lab.gw.SetResolvConf("198.51.100.2"))
+
+	lab.pki, err = testpki.New("mdmproxy transparent test CA", time.Hour, []string{"mtalk.example", "push.example", "evil.example"}, nil)
+	must(err)
+	lab.dns = &rotatingDNS{answers: map[string][][]netip.Addr{
+		// FCM-like rotating DNS: the first answer differs from every later one.
+		"mtalk.example.": {{netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("2001:db8:b::10")}, {netip.MustParseAddr("203.0.113.11")}},
+	}}
+	must(lab.origin.Do(func() error { return lab.startOrigins(t) }))
+	return lab
+}
+
+// originLog counts the connections each origin listener received, by local address.
+type originLog struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (o *originLog) add(local string) {
+	o.mu.Lock()
+	o.seen[local]++
+	o.mu.Unlock()
+}
+
+func (o *originLog) count(local string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.seen[local]
+}
+
+// startOrigins runs, inside the origin namespace, the TLS servers (they answer "origin LOCAL
+// SNI"), the plain server ("plain LOCAL") and the DNS server. Everything stops with the test.
+func (lab *interceptLab) startOrigins(t *testing.T) error {
+	var closers []io.Closer
+	t.Cleanup(func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	})
+	tlsConf := &tls.Config{Certificates: []tls.Certificate{lab.pki.Leaf}}
+	for _, port := range []int{443, 5223, 5228, 5229} {
+		ln, err := net.Listen("tcp", fmt.Sprintf("[::]:%d", port))
+		if err != nil {
+			return err
+		}
+		closers = append(closers, ln)
+		go serveOrigin(ln, port != 5229, tlsConf, lab.origins)
+	}
+	pc, err := net.ListenPacket("udp", "198.51.100.2:53")
+	if err != nil {
+		return err
+	}
+	closers = append(closers, pc)
+	go lab.dns.serve(pc)
+	return nil
+}
+
+func serveOrigin(ln net.Listener, useTLS bool, conf *tls.Config, log *originLog) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			local := netip.MustParseAddrPort(c.LocalAddr().String())
+			local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+			log.add(local.String())
+			c.SetDeadline(time.Now().Add(waitLimit))
+			if !useTLS {
+				fmt.Fprintf(c, "plain %s\n", local)
+				io.Copy(io.Discard, c)
+				return
+			}
+			tc := tls.Server(c, conf)
+			if err := tc.Handshake(); err != nil {
+				return
+			}
+			fmt.Fprintf(tc, "origin %s %s\n", local, tc.ConnectionState().ServerName)
+			io.Copy(io.Discard, tc)
+		}()
+	}
+}
+
+// rotatingDNS answers A and AAAA queries from answers: the first query for a name gets the
+// first set, later ones the last set, with a TTL of 5 minutes.
+type rotatingDNS struct {
+	mu      sync.Mutex
+	answers map[string][][]netip.Addr
+	asked   map[string]int
+}
+
+// reset makes every name's next answer its first again (a new proxy process has no cache).
+func (d *rotatingDNS) reset() {
+	d.mu.Lock()
+	d.asked = nil
+	d.mu.Unlock()
+}
+
+func (d *rotatingDNS) serve(pc net.PacketConn) {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		if resp := d.reply(buf[:n]); resp != nil {
+			pc.WriteTo(resp, from)
+		}
+	}
+}
+
+func (d *rotatingDNS) reply(req []byte) []byte {
+	var p dnsmessage.Parser
+	h, err := p.Start(req)
+	if err != nil {
+		return nil
+	}
+	q, err := p.Question()
+	if err != nil {
+		return nil
+	}
+	name := strings.ToLower(q.Name.String())
+	d.mu.Lock()
+	sets, known := d.answers[name]
+	var set []netip.Addr
+	if known {
+		if d.asked == nil {
+			d.asked = map[string]int{}
+		}
+		set = sets[min(d.asked[name+q.Type.String()], len(sets)-1)]
+		d.asked[name+q.Type.String()]++
+	}
+	d.mu.Unlock()
+	m := dnsmessage.Message{Header: dnsmessage.Header{ID: h.ID, Response: true, RecursionAvailable: true}, Questions: []dnsmessage.Question{q}}
+	if !known {
+		m.Header.RCode = dnsmessage.RCodeNameError
+	}
+	for _, a := range set {
+		rh := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 300}
+		switch {
+		case a.Is4() && q.Type == dnsmessage.TypeA:
+			m.Answers = append(m.Answers, dnsmessage.Resource{Header: rh, Body: &dnsmessage.AResource{A: a.As4()}})
+		case a.Is6() && q.Type == dnsmessage.TypeAAAA:
+			m.Answers = append(m.Answers, dnsmessage.Resource{Header: rh, Body: &dnsmessage.AAAAResource{AAAA: a.As16()}})
+		}
+	}
+	b, _ := m.Pack()
+	return b
+}
+
+// dialFrom opens a TCP connection from the client namespace.
+func (lab *interceptLab) dialFrom(t *testing.T, dst string) *net.TCPConn {
+	t.Helper()
+	var c net.Conn
+	err := lab.client.Do(func() error {
+		var err error
+		c, err = net.DialTimeout("tcp", dst, waitLimit)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("dial %s from the client namespace: %v", dst, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+// tlsFrom connects to dst from the client namespace with sni ("" sends none) and returns the
+// origin's greeting, or the handshake or read error.
+func (lab *interceptLab) tlsFrom(t *testing.T, dst, sni string) (srcPort int, greeting string, err error) {
+	t.Helper()
+	c := lab.dialFrom(t, dst)
+	srcPort = c.LocalAddr().(*net.TCPAddr).Port
+	conf := &tls.Config{RootCAs: lab.pki.Pool, ServerName: sni}
+	if sni == "" {
+		// No SNI: a client that connects by address. Its certificate check is not what is
+		// tested here.
+		conf = &tls.Config{InsecureSkipVerify: true}
+	}
+	tc := tls.Client(c, conf)
+	tc.SetDeadline(time.Now().Add(waitLimit))
+	if err := tc.Handshake(); err != nil {
+		return srcPort, "", err
+	}
+	line, err := bufio.NewReader(tc).ReadString('\n')
+	return srcPort, strings.TrimSpace(line), err
+}
+
+// plainFrom connects to dst from the client namespace, sends a line of text and returns the
+// origin's greeting or the read error.
+func (lab *interceptLab) plainFrom(t *testing.T, dst string) (srcPort int, greeting string, err error) {
+	t.Helper()
+	c := lab.dialFrom(t, dst)
+	srcPort = c.LocalAddr().(*net.TCPAddr).Port
+	c.SetDeadline(time.Now().Add(waitLimit))
+	if _, err := c.Write([]byte("HELLO legacy protocol\r\n")); err != nil {
+		return srcPort, "", err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return srcPort, strings.TrimSpace(line), err
+}
+
+// adminClient reaches the admin listener inside the gateway namespace.
+func (lab *interceptLab) adminClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := lab.gw.Do(func() error {
+			var err error
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}}}
+}
+
+// interceptConfig is the policy under test: FCM by name only (as the google-fcm preset), APNs
+// by name through hosts, an MDM server by address, a legacy non-TLS service by address.
+func interceptConfig(tr *Transparent) Config {
+	return Config{
+		Clients: []string{"192.0.2.0/24", "2001:db8:c::/64"},
+		Rules: []Rule{
+			{Name: "fcm", Domains: []string{"mtalk.example"}, Ports: []int{5228, 443}, Persistent: true},
+			{Name: "apns", Domains: []string{"push.example"}, Ports: []int{5223}, Persistent: true},
+			{Name: "mdm", CIDRs: []string{"203.0.113.11/32", "2001:db8:b::11/128"}, Ports: []int{443}},
+			{Name: "legacy", CIDRs: []string{"203.0.113.12/32"}, Ports: []int{5229}, TLS: "optional"},
+		},
+		Hosts:       []Host{{Name: "push.example", IP: "203.0.113.12"}},
+		Timeouts:    map[string]string{"hello": "2s", "connect": "5s"},
+		Transparent: tr,
+	}
+}
+
+const redirectRules = `
+table inet mdmp15 {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		iifname "gc0" tcp dport { 443, 5223, 5228, 5229 } redirect to :15001
+	}
+}
+`
+
+const tproxyRules = `
+table inet mdmp15 {
+	chain divert {
+		type filter hook prerouting priority mangle; policy accept;
+		iifname "gc0" meta l4proto tcp socket transparent 1 meta mark set 1 accept
+		iifname "gc0" tcp dport { 443, 5223, 5228, 5229 } tproxy to :15002 meta mark set 1 accept
+	}
+}
+`
+
+// TestTransparent runs the interception cases through a gateway with nftables REDIRECT and
+// again with TPROXY and its policy routing: allowed SNIs are spliced end to end, an allowed SNI
+// aimed at an address it does not resolve to is refused, flows without SNI or without TLS
+// follow CIDR rules only, events carry the original destination, over IPv4 and IPv6.
+func TestTransparent(t *testing.T) {
+	lab := newInterceptLab(t)
+	for _, mode := range []struct {
+		name, rules string
+		listen      []string
+		routing     [][]string
+	}{
+		{"redirect", redirectRules, []string{fmt.Sprintf("192.0.2.1:%d", redirectPort), fmt.Sprintf("[2001:db8:c::1]:%d", redirectPort)}, nil},
+		{"tproxy", tproxyRules, []string{fmt.Sprintf("[::]:%d", tproxyPort)}, [][]string{
+			{"ip", "rule", "add", "fwmark", "1", "lookup", "100"},
+			{"ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100"},
+			{"ip", "-6", "rule", "add", "fwmark", "1", "lookup", "100"},
+			{"ip", "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100"},
+		}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			if err := lab.gw.Nft(mode.rules); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { lab.gw.Run("nft", "delete", "table", "inet", "mdmp15") })
+			for _, r := range mode.routing {
+				if err := lab.gw.Run(r...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			lab.dns.reset()
+			p := StartProxyIn(t, interceptConfig(&Transparent{Listen: mode.listen, Mode: mode.name}), "ip", "netns", "exec", lab.gw.Name)
+			p.AdminClient = lab.adminClient()
+			lab.interceptCases(t, p)
+		})
+	}
+}
+
+func (lab *interceptLab) interceptCases(t *testing.T, p *Proxy) {
+	checks0 := p.Metric(t, "mdmproxy_sni_resolve_checks_total")
+	refused0 := p.Metric(t, "mdmproxy_sni_resolve_refused_total")
+	spliced := func(t *testing.T, srcPort int, dst, sni, rule string) {
+		t.Helper()
+		e := p.WaitEvent(t, Match{Action: "splice", SrcPort: srcPort})
+		ap := netip.MustParseAddrPort(dst)
+		if e.Destination.IP != ap.Addr().String() || e.Destination.Port != int(ap.Port()) || e.TLS.Client.ServerName != sni ||
+			e.Rule.Name != rule || !e.MDMProxy.Intercepted {
+			t.Errorf("splice event %s; want destination %s, SNI %q, rule %s, intercepted", e.Raw, dst, sni, rule)
+		}
+	}
+	refused := func(t *testing.T, before, srcPort int, dst, reason string) {
+		t.Helper()
+		e := p.WaitEvent(t, Match{Action: "deny", SrcPort: srcPort})
+		ap := netip.MustParseAddrPort(dst)
+		if e.Event.Reason != reason || e.Destination.IP != ap.Addr().String() || e.Destination.Port != int(ap.Port()) || !e.MDMProxy.Intercepted {
+			t.Errorf("deny event %s; want reason %s, destination %s, intercepted", e.Raw, reason, dst)
+		}
+		if n := lab.origins.count(dst); n != before {
+			t.Errorf("a refused flow reached the origin %s (%d connections, %d before)", dst, n, before)
+		}
+	}
+	tlsSpliced := func(t *testing.T, dst, sni, rule string) {
+		t.Helper()
+		before := lab.origins.count(dst)
+		port, greeting, err := lab.tlsFrom(t, dst, sni)
+		if err != nil {
+			t.Fatalf("TLS to %s (SNI %q): %v", dst, sni, err)
+		}
+		if want := strings.TrimSpace("origin " + dst + " " + sni); greeting != want {
+			t.Errorf("greeting %q, want %q", greeting, want)
+		}
+		if lab.origins.count(dst) != before+1 {
+			t.Errorf("the origin at %s did not see the connection", dst)
+		}
+		spliced(t, port, dst, sni, rule)
+	}
+	tlsRefused := func(t *testing.T, dst, sni, reason string) {
+		t.Helper()
+		before := lab.origins.count(dst)
+		port, greeting, err := lab.tlsFrom(t, dst, sni)
+		if err == nil {
+			t.Fatalf("TLS to %s (SNI %q) went through: %q", dst, sni, greeting)
+		}
+		if !strings.Contains(err.Error(), "remote error: tls: unrecognized name") {
+			t.Errorf("TLS to %s (SNI %q) refused without the TLS alert: %v", dst, sni, err)
+		}
+		refused(t, before, port, dst, reason)
+	}
+
+	t.Run("allowed SNI, rotating DNS", func(t *testing.T) {
+		// The first lookup answers .10, later ones .11: both count for their TTL.
+		tlsSpliced(t, "203.0.113.10:5228", "mtalk.example", "fcm")
+		tlsSpliced(t, "203.0.113.11:5228", "mtalk.example", "fcm")
+		tlsSpliced(t, "203.0.113.10:443", "mtalk.example", "fcm")
+	})
+	t.Run("allowed SNI, IPv6", func(t *testing.T) {
+		tlsSpliced(t, "[2001:db8:b::10]:5228", "mtalk.example", "fcm")
+	})
+	t.Run("allowed SNI through hosts", func(t *testing.T) {
+		tlsSpliced(t, "203.0.113.12:5223", "push.example", "apns")
+	})
+	t.Run("allowed SNI aimed elsewhere", func(t *testing.T) {
+		tlsRefused(t, "203.0.113.13:5228", "mtalk.example", "sni_address_mismatch")
+		tlsRefused(t, "203.0.113.13:5223", "push.example", "sni_address_mismatch")
+	})
+	t.Run("SNI not allowed, address allowed by CIDR", func(t *testing.T) {
+		tlsRefused(t, "203.0.113.11:443", "evil.example", "sni_not_allowed")
+	})
+	t.Run("no SNI follows CIDR rules", func(t *testing.T) {
+		tlsSpliced(t, "203.0.113.11:443", "", "mdm")
+		tlsSpliced(t, "[2001:db8:b::11]:443", "", "mdm")
+		tlsRefused(t, "203.0.113.10:5228", "", "no_rule")
+		tlsRefused(t, "[2001:db8:b::10]:5228", "", "no_rule")
+	})
+	t.Run("non-TLS follows CIDR rules", func(t *testing.T) {
+		port, greeting, err := lab.plainFrom(t, "203.0.113.12:5229")
+		if err != nil || greeting != "plain 203.0.113.12:5229" {
+			t.Fatalf("plain TCP under tls: optional: %q, %v", greeting, err)
+		}
+		spliced(t, port, "203.0.113.12:5229", "", "legacy")
+		before := lab.origins.count("203.0.113.11:443")
+		port, _, err = lab.plainFrom(t, "203.0.113.11:443")
+		if err == nil {
+			t.Error("plain TCP to a tls: required rule got an answer")
+		}
+		refused(t, before, port, "203.0.113.11:443", "not_tls")
+	})
+	t.Run("metrics count the SNI checks", func(t *testing.T) {
+		// Checks: .10:5228, .11:5228, .10:443, [::10]:5228, and the mismatch to .13:5228.
+		// push.example resolves through hosts, not DNS, but is checked all the same.
+		checks := p.Metric(t, "mdmproxy_sni_resolve_checks_total") - checks0
+		ref := p.Metric(t, "mdmproxy_sni_resolve_refused_total") - refused0
+		if checks != 7 || ref != 2 {
+			t.Errorf("SNI resolve checks %v, refused %v; want 7 and 2", checks, ref)
+		}
+		if n := p.Metric(t, "mdmproxy_intercepted_total"); n < 14 {
+			t.Errorf("intercepted_total %v, want at least 14", n)
+		}
+	})
+}
+
+// TestTransparentNoLoop: a connection aimed at the transparent listener itself (or any other
+// listener of mdmproxy) is refused instead of being dialled back into mdmproxy.
+func TestTransparentNoLoop(t *testing.T) {
+	lab := newInterceptLab(t)
+	p := StartProxyIn(t, interceptConfig(&Transparent{Listen: []string{fmt.Sprintf("[::]:%d", redirectPort)}, Mode: "redirect"}), "ip", "netns", "exec", lab.gw.Name)
+	dst := fmt.Sprintf("192.0.2.1:%d", redirectPort)
+	port, _, err := lab.tlsFrom(t, dst, "mtalk.example")
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a flow aimed at mdmproxy itself: %v", err)
+	}
+	e := p.WaitEvent(t, Match{Action: "deny", SrcPort: port})
+	if e.Event.Reason != "own_address" || e.Destination.IP != "192.0.2.1" || e.Destination.Port != redirectPort {
+		t.Errorf("event %s; want own_address for %s", e.Raw, dst)
+	}
+}

@@ -60,6 +60,7 @@ func (s *Server) serveIntercepted(c net.Conn, mode TransparentMode) {
 	s.metrics.Intercepted.Add(1)
 	ss := &session{srv: s, set: s.settings.Load(), conn: c, start: time.Now()}
 	defer ss.setupDone()
+	defer ss.recoverSession()
 	ss.client = addrPortOf(c.RemoteAddr())
 	ev := ss.event(events.ActionDeny)
 	ev.Intercepted = true

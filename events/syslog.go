@@ -61,7 +61,8 @@ type syslogSink struct {
 	header []byte
 
 	mu      sync.Mutex
-	conn    *syslogConn // nil while not connected
+	conn    *syslogConn   // nil while not connected
+	dialing chan struct{} // while a dial is in progress: closed when it ends; else nil
 	stopped bool
 
 	stop   chan struct{} // closed by close
@@ -140,8 +141,13 @@ func (s *syslogSink) connectLoop() {
 	backoff := minBackoff
 	reported := false // onDown told about the current outage
 	for {
+		dialing := make(chan struct{})
+		s.mu.Lock()
+		s.dialing = dialing
+		s.mu.Unlock()
 		c, err := s.dial(ctx)
 		if err != nil {
+			s.endDial(dialing, nil)
 			if !reported && s.onDown != nil && ctx.Err() == nil {
 				s.onDown(err)
 			}
@@ -156,14 +162,10 @@ func (s *syslogSink) connectLoop() {
 		}
 		backoff, reported = minBackoff, false
 		sc := &syslogConn{c: c, broken: make(chan struct{}), datagram: s.transport == transportUDP}
-		s.mu.Lock()
-		if s.stopped {
-			s.mu.Unlock()
+		if !s.endDial(dialing, sc) {
 			c.Close()
 			return
 		}
-		s.conn = sc
-		s.mu.Unlock()
 
 		if !sc.datagram {
 			go watchConn(sc)
@@ -187,6 +189,42 @@ func (s *syslogSink) connectLoop() {
 		case <-time.After(minBackoff):
 		}
 	}
+}
+
+// endDial records the end of a dial attempt: sc is the new connection, or nil when the
+// attempt failed. It reports false when the sink was closed meanwhile.
+func (s *syslogSink) endDial(dialing chan struct{}, sc *syslogConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dialing = nil
+	close(dialing)
+	if s.stopped {
+		return false
+	}
+	if sc != nil {
+		s.conn = sc
+	}
+	return true
+}
+
+// current returns the connection; while a dial is in progress (at start, or just after the
+// collector went away) it waits for that attempt, so that the events of those moments are
+// not lost to a connection about to be there. It waits on the output's goroutine, never on
+// the data path; during back-off it does not wait at all.
+func (s *syslogSink) current() *syslogConn {
+	s.mu.Lock()
+	sc, dialing := s.conn, s.dialing
+	s.mu.Unlock()
+	if sc != nil || dialing == nil {
+		return sc
+	}
+	select {
+	case <-dialing:
+	case <-s.stop:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn
 }
 
 // watchConn reads a stream connection until it fails: collectors send
@@ -222,9 +260,7 @@ func (s *syslogSink) dial(ctx context.Context) (net.Conn, error) {
 // each over UDP; octet-counted frames over TCP and TLS, those of one call
 // in one write.
 func (s *syslogSink) write(recs []*buffer) (int, error) {
-	s.mu.Lock()
-	sc := s.conn
-	s.mu.Unlock()
+	sc := s.current()
 	if sc == nil {
 		return 0, errNotConnected
 	}

@@ -85,10 +85,16 @@ func Direct(e *Endpoints) *Target {
 // ConnectProxy reaches the origins with an HTTP CONNECT through proxyAddr, by name. The client
 // waits for the 200 before it sends anything else, as browsers and OS push clients do.
 func ConnectProxy(name, label string, proxyAddr func() string, e *Endpoints, pid func() int) *Target {
+	return ConnectProxyVia(dialer.DialContext, name, label, proxyAddr, e, pid)
+}
+
+// ConnectProxyVia is ConnectProxy with the connections to the proxy opened by dial (e.g. from
+// another network namespace).
+func ConnectProxyVia(dial func(ctx context.Context, network, addr string) (net.Conn, error), name, label string, proxyAddr func() string, e *Endpoints, pid func() int) *Target {
 	return &Target{
 		Name: name, Label: label, PID: pid,
 		Open: func(ctx context.Context, k Kind) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, "tcp", proxyAddr())
+			c, err := dial(ctx, "tcp", proxyAddr())
 			if err != nil {
 				return nil, err
 			}

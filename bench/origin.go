@@ -43,12 +43,15 @@ type Origin struct {
 }
 
 // NewOrigin listens on loopback ports chosen by the kernel.
-func NewOrigin(cert tls.Certificate) (*Origin, error) {
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
+func NewOrigin(cert tls.Certificate) (*Origin, error) { return NewOriginOn(cert, "127.0.0.1") }
+
+// NewOriginOn listens on ports of host chosen by the kernel.
+func NewOriginOn(cert tls.Certificate, host string) (*Origin, error) {
+	pl, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, err
 	}
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	tl, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		pl.Close()
 		return nil, err

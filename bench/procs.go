@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -298,7 +299,7 @@ func StartMdmproxy(ctx context.Context, bin, dir string, e *Endpoints) (*Server,
 	if err != nil {
 		return nil, err
 	}
-	return startMdmproxy(ctx, bin, cfg, filepath.Join(dir, "mdmproxy.log"))
+	return startMdmproxy(ctx, []string{bin}, cfg, filepath.Join(dir, "mdmproxy.log"))
 }
 
 // writeConfig writes an mdmproxy configuration into a directory of its own under dir, as in
@@ -313,9 +314,10 @@ func writeConfig(dir, name, text string) (string, error) {
 	return path, os.WriteFile(path, []byte(text), 0o644)
 }
 
-// startMdmproxy starts `mdmproxy serve --config cfg` with its output to logPath.
-func startMdmproxy(ctx context.Context, bin, cfg, logPath string) (*Server, error) {
-	p, err := StartProc("mdmproxy", logPath, ChildEnv(), bin, "serve", "--config", cfg)
+// startMdmproxy starts `mdmproxy serve --config cfg` with its output to logPath; bin is the
+// binary, optionally after a command that runs it (ip netns exec NS).
+func startMdmproxy(ctx context.Context, bin []string, cfg, logPath string) (*Server, error) {
+	p, err := StartProc("mdmproxy", logPath, ChildEnv(), append(slices.Clone(bin), "serve", "--config", cfg)...)
 	if err != nil {
 		return nil, err
 	}

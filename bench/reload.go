@@ -73,7 +73,7 @@ func ValidateTime(ctx context.Context, bin, cfg string) (time.Duration, error) {
 
 // StartMdmproxyBig starts mdmproxy on the configuration at cfg (from WriteBigConfig).
 func StartMdmproxyBig(ctx context.Context, bin, dir, cfg string) (*Server, error) {
-	return startMdmproxy(ctx, bin, cfg, filepath.Join(dir, "mdmproxy-big.log"))
+	return startMdmproxy(ctx, []string{bin}, cfg, filepath.Join(dir, "mdmproxy-big.log"))
 }
 
 // ReloadResult is what ReloadUnderLoad saw.

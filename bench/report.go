@@ -189,6 +189,9 @@ type Report struct {
 	Profiles []ProfileRun // mdmproxy's CPU profiles under load
 	Preserve string       // the hand-written section kept from the previous file
 	Soak     string       // the section `make soak` wrote into the previous file
+	// Transparent is the section on intercepted tunnels (TransparentResult.Markdown); empty
+	// when not measured.
+	Transparent string
 }
 
 type rowSpec struct {
@@ -714,6 +717,11 @@ func (r *Report) Markdown() string {
 			"A round trip that overlaps a reload counts as during it.\n\n",
 			fmtNum(float64(p.BigRules), 0), fmtNum(float64(p.BigRules*10), 0), fmtNum(float64(p.BigRules), 0), p.ReloadTunnels, p.ReloadEvery, p.ReloadSteady, p.Reloads, p.ReloadSteady/2)
 		b.WriteString(t)
+	}
+
+	if r.Transparent != "" {
+		b.WriteString("\n## Transparent interception\n\n")
+		b.WriteString(r.Transparent)
 	}
 
 	if t := r.ProfileTable(); t != "" {

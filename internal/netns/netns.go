@@ -18,8 +18,10 @@
 package netns
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,4 +183,61 @@ func run(name string, args ...string) error {
 		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// Dialer returns a dial function whose sockets are made inside the namespace by workers
+// goroutines, each locked to a thread moved there once; the dials themselves wait in Go's
+// poller like any other. stop ends the workers, whose threads are then thrown away.
+func (ns NS) Dialer(d *net.Dialer, workers int) (dial func(ctx context.Context, network, addr string) (net.Conn, error), stop func(), err error) {
+	fd, err := unix.Open(filepath.Join("/var/run/netns", ns.Name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("netns: opening %s: %w", ns.Name, err)
+	}
+	defer unix.Close(fd)
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	type request struct {
+		ctx           context.Context
+		network, addr string
+		reply         chan result
+	}
+	reqs := make(chan request)
+	entered := make(chan error, workers)
+	for range workers {
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+				entered <- fmt.Errorf("netns: entering %s: %w", ns.Name, err)
+				return
+			}
+			entered <- nil
+			for r := range reqs {
+				c, err := d.DialContext(r.ctx, r.network, r.addr)
+				r.reply <- result{c, err}
+			}
+		}()
+	}
+	var errs []error
+	for range workers {
+		errs = append(errs, <-entered)
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { close(reqs) }) }
+	if err := errors.Join(errs...); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		reply := make(chan result, 1)
+		select {
+		case reqs <- request{ctx: ctx, network: network, addr: addr, reply: reply}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		r := <-reply
+		return r.c, r.err
+	}
+	return dial, stop, nil
 }

@@ -78,7 +78,7 @@ func main() {
 	flag.IntVar(&o.setupConc, "setup-concurrency", 16, "concurrent clients of the set-up rate test")
 	flag.IntVar(&o.idleN, "idle-n", 8000, "idle TLS tunnels to hold")
 	flag.DurationVar(&o.idleHold, "idle-hold", 10*time.Second, "how long the idle tunnels are held")
-	flag.StringVar(&o.only, "only", "bulk,setup,idle,config", "which end-to-end tests to run")
+	flag.StringVar(&o.only, "only", "bulk,setup,idle,config,transparent", "which end-to-end tests to run (transparent: intercepted beside CONNECT tunnels, in network namespaces; needs root)")
 	flag.IntVar(&o.bigRules, "big-rules", 10000, "rules in the large configuration of the config test")
 	flag.IntVar(&o.reloadTunnels, "reload-tunnels", 32, "open TLS tunnels during the reloads")
 	flag.IntVar(&o.reloads, "reloads", 5, "reloads of the large configuration under load")
@@ -471,6 +471,11 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 		if err := bigConfig(ctx, o, work, ep, rep); err != nil {
 			res.Errorf("large configuration: %v", err)
 		}
+	}
+
+	if want["transparent"] && ctx.Err() == nil {
+		logf("transparent interception beside CONNECT (network namespaces)")
+		rep.Transparent = transparentBench(ctx, o, work, ep.PKI, rep.Params.IdleRounds)
 	}
 
 	rep.Runtime = time.Since(began)

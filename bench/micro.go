@@ -9,7 +9,7 @@ import (
 )
 
 // MicroPackages are the packages whose Go benchmarks the report includes.
-var MicroPackages = []string{"./allowlist/", "./config/", "./proxy/clienthello/", "./events/"}
+var MicroPackages = []string{"./allowlist/", "./config/", "./proxy/clienthello/", "./events/", "./internal/status/"}
 
 // MicroBench is one line of `go test -bench` output.
 type MicroBench struct {

@@ -18,6 +18,7 @@ type adminState struct {
 	listening    atomic.Int32 // listeners announced and not yet up
 	stopping     atomic.Bool  // shutdown began: not ready, whatever else holds
 	pprof        atomic.Bool  // admin_pprof; a reload may turn it on or off
+	status       http.Handler // the status page, / and /status.json; nil serves neither
 }
 
 // expectListeners announces n listeners that must be up before /readyz says ready.
@@ -79,6 +80,10 @@ func adminHandler(st *adminState, reg prometheus.Gatherer) http.Handler {
 	mux.Handle("/debug/pprof/symbol", pprofOnly(st, http.HandlerFunc(pprof.Symbol)))
 	mux.Handle("/debug/pprof/trace", pprofOnly(st, http.HandlerFunc(pprof.Trace)))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if st.status != nil {
+		mux.Handle("GET /{$}", st.status)
+		mux.Handle("GET /status.json", st.status)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/mdmproxy/mdmproxy/config"
 	"github.com/mdmproxy/mdmproxy/events"
 	"github.com/mdmproxy/mdmproxy/internal/app"
+	"github.com/mdmproxy/mdmproxy/internal/status"
 	"github.com/mdmproxy/mdmproxy/proxy"
 )
 
@@ -25,6 +26,7 @@ type reloader struct {
 	log     zerolog.Logger
 	admin   *adminState   // admin_pprof follows the configuration
 	metrics *serveMetrics // reloads by outcome, the loaded policy
+	page    *status.Page  // told of each reload; may be nil
 
 	mu      sync.Mutex
 	current *config.Config
@@ -42,6 +44,7 @@ func (r *reloader) reload(trigger string) bool {
 	defer r.mu.Unlock()
 	ok := r.apply(trigger)
 	r.metrics.reloaded(ok)
+	reportReload(r.page, trigger, ok, r.current)
 	return ok
 }
 

@@ -77,7 +77,9 @@ func serve(args []string, stderr io.Writer) int {
 	srv.Update(settings)
 	sm := newServeMetrics()
 	sm.policy.Store(&policyInfo{hash: settingsHash(cfg), rules: len(settings.Policy.Rules()), loadedAt: time.Now()})
-	st := &adminState{}
+	page := newStatusPage(srv, cfg)
+	defer page.Close()
+	st := &adminState{status: page}
 	st.policyLoaded.Store(true)
 	st.pprof.Store(cfg.AdminPprof)
 
@@ -113,7 +115,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	srv.OwnAddrs = []netip.AddrPort{addrPort(adminLn.Addr())}
 
-	rl := &reloader{path: *path, flags: flags, srv: srv, sink: sink, log: oplog, admin: st, metrics: sm, current: cfg}
+	rl := &reloader{path: *path, flags: flags, srv: srv, sink: sink, log: oplog, admin: st, metrics: sm, page: page, current: cfg}
 	stopWatch := rl.watch()
 	defer stopWatch()
 

@@ -76,7 +76,7 @@ func TestDoctor(t *testing.T) {
 	cfg := writeConfigFile(t, Config{Rules: rules, Hosts: loopbackHosts("healthy.mdm.test", "closed.mdm.test", "silent.mdm.test", "courier.push.apple.com")})
 	ca := testPKI(t).CAPath
 
-	stdout, stderr, code := runCLI(t, "doctor", "--config", cfg, "--ca", ca, "--timeout", "1s", "--format", "json")
+	stdout, stderr, code := runCLI(t, "doctor", "--config", cfg, "--ca", ca, "--timeout", "2s", "--format", "json")
 	if code != 1 {
 		t.Errorf("doctor exit %d, want 1 (failures); stderr:\n%s", code, stderr)
 	}
@@ -88,7 +88,7 @@ func TestDoctor(t *testing.T) {
 		{"healthy", "healthy.mdm.test", "127.0.0.1", "ok", `issued by "mdmproxy integration test CA"`},
 		{"unresolvable", "unresolvable.invalid", "", "dns", "does not resolve"},
 		{"closed", "closed.mdm.test", "127.0.0.1", "refused", "refused"},
-		{"silent", "silent.mdm.test", "127.0.0.1", "timeout", "no TLS answer came within 1s"},
+		{"silent", "silent.mdm.test", "127.0.0.1", "timeout", "no TLS answer came within 2s"},
 		{"inspected", "courier.push.apple.com", "127.0.0.1", "tls_untrusted", "TLS-inspecting device"},
 	}
 	if len(rep.Results) != len(want) {
@@ -114,7 +114,7 @@ func TestDoctor(t *testing.T) {
 	}
 
 	t.Run("text", func(t *testing.T) {
-		stdout, _, code := runCLI(t, "doctor", "--config", cfg, "--ca", ca, "--timeout", "1s")
+		stdout, _, code := runCLI(t, "doctor", "--config", cfg, "--ca", ca, "--timeout", "2s")
 		if code != 1 {
 			t.Errorf("doctor exit %d, want 1", code)
 		}
@@ -127,7 +127,7 @@ func TestDoctor(t *testing.T) {
 	})
 	t.Run("all_reachable", func(t *testing.T) {
 		cfg := writeConfigFile(t, Config{Rules: rules[:1], Hosts: loopbackHosts("healthy.mdm.test")})
-		stdout, stderr, code := runCLI(t, "doctor", "--config", cfg, "--ca", ca, "--timeout", "1s")
+		stdout, stderr, code := runCLI(t, "doctor", "--config", cfg, "--ca", ca, "--timeout", "2s")
 		if code != 0 || !strings.Contains(stdout, "healthy.mdm.test:") || !strings.Contains(stdout, "OK") {
 			t.Errorf("doctor exit %d, want 0 with a text report; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 		}

@@ -110,7 +110,7 @@ func TestRunResults(t *testing.T) {
 		},
 		Lookup:  notFound,
 		Roots:   trusted.Pool,
-		Timeout: 300 * time.Millisecond,
+		Timeout: 2 * time.Second, // generous: a loaded machine with -race is slow to handshake
 	}
 	targets := []Target{
 		{Rule: "r1", Name: "healthy.mdm.test", Port: healthy, TLS: true},

@@ -78,8 +78,6 @@ const (
 	ReasonTooManyTunnels
 	// ReasonTooManyClientTunnels: the client holds limits.max_tunnels_per_client tunnels.
 	ReasonTooManyClientTunnels
-	// ReasonPlainHTTP: plain-HTTP proxying is not built yet.
-	ReasonPlainHTTP
 	// ReasonNoOriginalDst: an intercepted flow's original destination could not be read.
 	ReasonNoOriginalDst
 	// ReasonOwnAddress: an intercepted flow was aimed at one of mdmproxy's own listeners (a loop).
@@ -140,7 +138,6 @@ var reasonNames = [numReasons]string{
 	ReasonServerHelloFailed:      "server_hello_failed",
 	ReasonTooManyTunnels:         "too_many_tunnels",
 	ReasonTooManyClientTunnels:   "too_many_client_tunnels",
-	ReasonPlainHTTP:              "plain_http",
 	ReasonNoOriginalDst:          "no_original_destination",
 	ReasonOwnAddress:             "own_address",
 	ReasonUpstreamNotIntercepted: "upstream_not_intercepted",

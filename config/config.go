@@ -34,6 +34,9 @@ type Config struct {
 	DefaultAction allowlist.Action
 	// Upstream is the proxy used with default_action upstream, e.g. "http://filter.school.lan:8080".
 	Upstream string
+	// UpstreamForwardedFor (key upstream_forwarded_for) sends the client's address to the
+	// upstream in X-Forwarded-For, so the school's filter still sees which device it serves.
+	UpstreamForwardedFor bool
 	// Mode is "enforce" or "report".
 	Mode string
 	// DenyCIDRs are destinations never dialled unless a rule names them. Load sets it to a copy

@@ -55,6 +55,7 @@ func (d *decoder) decode(c *Config) {
 		}
 	}
 	d.str("upstream", &c.Upstream)
+	d.bool("upstream_forwarded_for", &c.UpstreamForwardedFor)
 	d.str("mode", &c.Mode)
 	d.prefixes("deny_cidrs", &c.DenyCIDRs)
 	c.Hosts = d.hosts()

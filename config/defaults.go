@@ -50,9 +50,10 @@ func schemaDefaults() *Config {
 			netip.MustParsePrefix("192.168.0.0/16"),
 			netip.MustParsePrefix("fc00::/7"),
 		},
-		DefaultAction: allowlist.Deny,
-		Mode:          ModeEnforce,
-		DenyCIDRs:     slices.Clone(allowlist.DefaultDenyCIDRs),
+		DefaultAction:        allowlist.Deny,
+		UpstreamForwardedFor: true,
+		Mode:                 ModeEnforce,
+		DenyCIDRs:            slices.Clone(allowlist.DefaultDenyCIDRs),
 		Timeouts: Timeouts{
 			Header:        10 * time.Second,
 			Hello:         5 * time.Second,

@@ -18,7 +18,7 @@ func TestLoadEmptyFileGivesDefaults(t *testing.T) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
 	}
 	if c.Listen != "0.0.0.0:3128" || c.AdminListen != "127.0.0.1:9090" || c.Mode != "enforce" ||
-		c.DefaultAction != allowlist.Deny || c.Transparent.Mode != "redirect" || c.PAC.MDM != "proxy" {
+		c.DefaultAction != allowlist.Deny || c.Transparent.Mode != "redirect" || c.PAC.MDM != "proxy" || !c.UpstreamForwardedFor {
 		t.Errorf("schema defaults changed: %+v", c)
 	}
 	wantT := Timeouts{10 * time.Second, 5 * time.Second, 10 * time.Second, 10 * time.Minute, 60 * time.Second, 0, 30 * time.Second}
@@ -54,6 +54,7 @@ rules:
     persistent: "false"
 default_action: deny
 upstream: ""
+upstream_forwarded_for: false
 mode: enforce
 deny_cidrs: [169.254.0.0/16, "fe80::/10"]
 hosts:
@@ -98,9 +99,10 @@ transparent: {listen: [], mode: tproxy}
 				Ports:   allowlist.Ports{pr(443, 443)},
 			},
 		},
-		DefaultAction: allowlist.Deny,
-		Mode:          "enforce",
-		DenyCIDRs:     []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10")},
+		DefaultAction:        allowlist.Deny,
+		UpstreamForwardedFor: false,
+		Mode:                 "enforce",
+		DenyCIDRs:            []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10")},
 		Hosts: []HostEntry{
 			{Name: "courier.push.apple.com", IP: netip.MustParseAddr("17.57.146.20")},
 			{Name: "courier.push.apple.com", IP: netip.MustParseAddr("2620:149:a44::1")},

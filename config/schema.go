@@ -47,6 +47,7 @@ var schema = []field{
 	}},
 	{name: "default_action"},
 	{name: "upstream"},
+	{name: "upstream_forwarded_for"},
 	{name: "mode"},
 	{name: "deny_cidrs", kind: list},
 	{name: "hosts", kind: objects, fields: []field{

@@ -184,18 +184,23 @@ func checkHost(s, host string, emptyOK bool) error {
 	return nil
 }
 
-// checkUpstream checks the upstream proxy's URL: http://HOST:PORT.
+// checkUpstream checks the upstream proxy's URL: http://[user:password@]HOST:PORT. Its
+// messages show the URL with the password replaced, never the password itself.
 func checkUpstream(s string) error {
 	const form = "must be http://HOST:PORT, e.g. http://filter.school.lan:8080"
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "http" || u.Opaque != "" {
-		return fmt.Errorf("%s: %s", quote(s), form)
+	if err != nil {
+		return errors.New("not a URL; " + form + " (the value is not repeated: it may hold a password)")
+	}
+	shown := quote(u.Redacted())
+	if u.Scheme != "http" || u.Opaque != "" {
+		return fmt.Errorf("%s: %s", shown, form)
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%s: a proxy URL has no path, query or fragment; %s", quote(s), form)
+		return fmt.Errorf("%s: a proxy URL has no path, query or fragment; %s", shown, form)
 	}
 	if u.Port() == "" {
-		return fmt.Errorf("%s has no port; %s", quote(s), form)
+		return fmt.Errorf("%s has no port; %s", shown, form)
 	}
 	return checkRemoteAddr(u.Host)
 }

@@ -193,7 +193,7 @@ func TestRefusals(t *testing.T) {
 		checkDeny(t, p.WaitEvent(t, Match{SrcPort: pc.SrcPort()}), "bad_hello")
 	})
 
-	t.Run("plain_http", func(t *testing.T) {
+	t.Run("plain_http_no_rule", func(t *testing.T) {
 		t.Parallel()
 		curl := requireTool(t, "curl")
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
@@ -207,11 +207,11 @@ func TestRefusals(t *testing.T) {
 		if string(out) != "403" {
 			t.Fatalf("plain-HTTP proxy request: status %s, want 403", out)
 		}
-		e := p.WaitEvent(t, Match{Action: "deny", Domain: "example.com", Reason: "plain_http"})
+		e := p.WaitEvent(t, Match{Action: "deny", Domain: "example.com", Reason: "no_rule"})
 		if e.HTTP.Request.Method != "GET" || e.URL.Original != "http://example.com/" {
 			t.Errorf("event: http.request.method %q url.original %q: %s", e.HTTP.Request.Method, e.URL.Original, e.Raw)
 		}
-		checkDeny(t, e, "plain_http")
+		checkDeny(t, e, "no_rule")
 	})
 
 	t.Run("refusals_do_not_disturb_tunnels", func(t *testing.T) {

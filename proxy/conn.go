@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -29,6 +28,7 @@ type session struct {
 	lr     io.LimitedReader // bounds what the head and the hello may make us read
 	br     *bufio.Reader    // reads through lr; holds bytes the client sent ahead (an eager ClientHello)
 	done   bool             // set-up finished: counted out of Server.pending
+	plain  bool             // handed to the plain-HTTP server, which keeps the reader
 }
 
 // setupDone marks the end of the set-up phase, once, for Shutdown's accounting.
@@ -41,7 +41,7 @@ func (ss *session) setupDone() {
 
 // putReader gives the session's reader back to the pool, if the session still has it.
 func (ss *session) putReader() {
-	if ss.br != nil {
+	if ss.br != nil && !ss.plain {
 		ss.br.Reset(nil)
 		readerPool.Put(ss.br)
 		ss.br = nil
@@ -69,18 +69,13 @@ func (s *Server) serveConn(c net.Conn) {
 		return
 	}
 	if string(head) != "CONNECT " {
-		// The whole head is read and checked here, under the same limits and with the same
-		// events as a CONNECT's, before the HTTP server parses it again from the copy.
-		head, _, err := ss.readHead(true)
-		if err != nil {
-			ss.refuseHead(err)
-			return
-		}
-		c.SetReadDeadline(time.Time{})
-		ss.lr.N = 1<<63 - 1 // the body is the HTTP server's to bound
+		// Plain HTTP: every request head on the connection, this one and those after it, is
+		// read and checked by the plain connection under the same limits and with the same
+		// events as a CONNECT's, before the HTTP server parses it.
 		ss.setupDone()
-		s.plainServer().serve(&bufferedConn{Conn: c, r: io.MultiReader(bytes.NewReader(head), ss.br)})
-		ss.br = nil // read through the bufferedConn now
+		pc := newPlainConn(ss)
+		ss.plain = true // the plain connection reads through ss.br now, for as long as it lives
+		s.plainServer().serve(pc)
 		return
 	}
 	_, target, err := ss.readHead(false)
@@ -106,6 +101,7 @@ func (ss *session) refuseHead(err error) {
 	}
 	ev := ss.event(events.ActionDeny)
 	ev.Reason = reason.String()
+	ev.StatusCode = status
 	ss.srv.metrics.Denied.Add(1)
 	ss.srv.emit(ev)
 	writeStatus(ss.conn, status, reason.String()+": "+headText(reason, err))

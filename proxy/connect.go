@@ -307,10 +307,14 @@ func (ss *session) fail(ev *events.Event, d allowlist.Decision, status int, reas
 
 // failText is the line a client reads when an allowed CONNECT could not be carried out.
 var failText = map[allowlist.Reason]string{
-	allowlist.ReasonResolveFailed:  "the destination's name did not resolve",
-	allowlist.ReasonResolveTimeout: "the destination's name did not resolve in time",
-	allowlist.ReasonDialFailed:     "the destination could not be reached",
-	allowlist.ReasonDialTimeout:    "the destination did not answer in time",
+	allowlist.ReasonResolveFailed:   "the destination's name did not resolve",
+	allowlist.ReasonResolveTimeout:  "the destination's name did not resolve in time",
+	allowlist.ReasonDialFailed:      "the destination could not be reached",
+	allowlist.ReasonDialTimeout:     "the destination did not answer in time",
+	allowlist.ReasonUpstreamFailed:  "the upstream proxy could not be reached or failed",
+	allowlist.ReasonUpstreamTimeout: "the upstream proxy did not answer in time",
+	allowlist.ReasonClientClosed:    "the client went away",
+	allowlist.ReasonReset:           "the destination failed the exchange",
 }
 
 // reject closes a tunnel refused after the 200: with a TLS alert when the client spoke TLS.

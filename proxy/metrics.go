@@ -14,6 +14,7 @@ type Metrics struct {
 	Connections atomic.Int64 // connections accepted
 	TunnelsOpen atomic.Int64 // spliced tunnels open now
 	Spliced     atomic.Int64 // tunnels spliced
+	Forwarded   atomic.Int64 // plain-HTTP requests forwarded
 	Denied      atomic.Int64 // connections refused by policy or bad input
 	Failed      atomic.Int64 // connections allowed but not established (resolve, dial)
 	BytesUp     atomic.Int64 // bytes from clients through ended tunnels

@@ -1,16 +1,13 @@
 package proxy
 
 import (
+	"io"
+	"log"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/elazarl/goproxy"
-
-	"github.com/mdmproxy/mdmproxy/allowlist"
-	"github.com/mdmproxy/mdmproxy/events"
 )
 
 // plainServer serves everything that is not a CONNECT: plain-HTTP proxy requests through
@@ -34,19 +31,21 @@ func (s *Server) plainServer() *plainServer {
 		gp.Tr = &http.Transport{Proxy: nil}
 		gp.Logger = goproxyLogger{s}
 		gp.NonproxyHandler = http.HandlerFunc(s.serveNonProxy)
+		// A faithful forwarder: the client's Accept-Encoding stays (goproxy drops it by default
+		// so that Go's transport may decompress), and the hop-by-hop headers are removed by
+		// plainRequest, which keeps the client's proxy credentials for an upstream first.
+		gp.KeepAcceptEncoding = true
 		gp.OnRequest().DoFunc(s.plainRequest)
-		set := s.settings.Load()
+		gp.OnResponse().DoFunc(s.plainResponse)
 		p := &plainServer{srv: s, conns: make(chan net.Conn), done: make(chan struct{})}
 		p.http = &http.Server{
-			Handler:           gp,
-			ReadHeaderTimeout: set.Timeouts.Header,
-			IdleTimeout:       set.Timeouts.Header * 6,
-			MaxHeaderBytes:    set.Limits.MaxHeaderBytes,
-			ErrorLog:          nil,
+			Handler: gp,
+			// The plain connection reads and checks every request head with the limits and
+			// time-outs of the settings in force (plainConn); the server's own stay out of
+			// its way, and it never sees a head larger than limits.max_header_bytes.
+			MaxHeaderBytes: maxHeaderBytesBound,
+			ErrorLog:       log.New(io.Discard, "", 0),
 		}
-		// One request per connection: every request head then passes serveConn's checks,
-		// limits and events (the HTTP server would answer a bad one itself, unlogged).
-		p.http.SetKeepAlivesEnabled(false)
 		go p.http.Serve(p)
 		s.plain.Store(p)
 	})
@@ -80,25 +79,8 @@ func (p *plainServer) close() {
 	p.http.Close()
 }
 
-// plainRequest answers a plain-HTTP proxy request. Forwarding is a later feature: for now the
-// client check runs and every request is refused with 403 and an event.
-func (s *Server) plainRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
-	set := s.settings.Load()
-	ap, _ := netip.ParseAddrPort(r.RemoteAddr)
-	client := ap.Addr().Unmap()
-	ev := &events.Event{Time: time.Now(), Action: events.ActionDeny, Outcome: events.OutcomeFailure,
-		SourceIP: client, SourcePort: ap.Port(), URL: r.URL.String(), Method: r.Method, DestDomain: r.URL.Hostname()}
-	msg := "plain-HTTP proxying is not supported; use CONNECT"
-	ev.Reason = allowlist.ReasonPlainHTTP.String()
-	q := allowlist.Query{Client: client}
-	if d := set.Policy.Decide(q); d.Reason == allowlist.ReasonClientNotAllowed {
-		ev.Reason, msg = d.Reason.String(), d.Explain(q)
-	}
-	s.metrics.Denied.Add(1)
-	s.emit(ev)
-	resp := goproxy.NewResponse(r, "text/plain; charset=utf-8", http.StatusForbidden, "mdmproxy: "+msg+"\n")
-	return r, resp
-}
+// maxHeaderBytesBound is above the largest limits.max_header_bytes the configuration accepts.
+const maxHeaderBytesBound = 2 << 20
 
 // serveNonProxy answers origin-form requests on the proxy port.
 func (s *Server) serveNonProxy(w http.ResponseWriter, r *http.Request) {

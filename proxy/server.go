@@ -49,17 +49,19 @@ type Server struct {
 	metricsState
 	answers answerCache // what DNS answered for intercepted flows' SNIs, within their TTL
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	tunnels   map[*tunnel]struct{}
-	cut       bool         // Shutdown's grace ended: no more tunnels
-	pending   atomic.Int64 // connections in their set-up phase (before splice or refusal)
-	closing   atomic.Bool
-	plainOnce sync.Once
-	plain     atomic.Pointer[plainServer]
-	parkOnce  sync.Once
-	park      atomic.Pointer[parker] // idle pumps without goroutines; nil until the first park
-	parkAfter time.Duration          // tests: park sooner than parkAfter
+	mu             sync.Mutex
+	listeners      map[net.Listener]struct{}
+	tunnels        map[*tunnel]struct{}
+	cut            bool         // Shutdown's grace ended: no more tunnels
+	pending        atomic.Int64 // connections in their set-up phase (before splice or refusal)
+	closing        atomic.Bool
+	plainOnce      sync.Once
+	transportsOnce sync.Once
+	plainTr        *plainTransports
+	plain          atomic.Pointer[plainServer]
+	parkOnce       sync.Once
+	park           atomic.Pointer[parker] // idle pumps without goroutines; nil until the first park
+	parkAfter      time.Duration          // tests: park sooner than parkAfter
 }
 
 // Update installs a new settings snapshot for connections accepted from now on.

@@ -14,6 +14,8 @@ type Settings struct {
 	Hosts    map[string][]netip.Addr // static name resolution, by normalised name; checked before DNS
 	Timeouts Timeouts
 	Limits   Limits
+	// Upstream is the proxy default_action upstream hands flows to; nil without one.
+	Upstream *Upstream
 }
 
 // Timeouts bound each phase of a connection. Zero fields take the value of DefaultTimeouts.
@@ -32,6 +34,10 @@ var DefaultTimeouts = Timeouts{Header: 10 * time.Second, Hello: 5 * time.Second,
 type Limits struct {
 	MaxHeaderBytes int // request line and headers
 	MaxHelloBytes  int // the TLS records carrying the ClientHello
+	// MaxTunnels bounds tunnels open and set-ups in progress (503 beyond); 0: unlimited.
+	MaxTunnels int
+	// MaxTunnelsPerClient bounds them per client address (429 beyond); 0: unlimited.
+	MaxTunnelsPerClient int
 }
 
 // DefaultLimits are the spec's defaults.

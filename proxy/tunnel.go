@@ -162,17 +162,7 @@ func (t *tunnel) pumpDone() {
 	t.client.Close()
 	t.origin.Close()
 
-	reason := *t.endReason.Load()
-	d := t.decision
-	end := &events.Event{
-		Time: time.Now(), Action: events.ActionEnd, Reason: reason.String(), Outcome: events.OutcomeSuccess,
-		Duration: time.Since(t.started), SourceIP: d.SourceIP, SourcePort: d.SourcePort,
-		DestDomain: d.DestDomain, DestIP: d.DestIP, DestPort: d.DestPort, SNI: d.SNI, Rule: d.Rule, Intercepted: d.Intercepted,
-		SourceBytes: t.up.Load(), DestBytes: t.down.Load(),
-	}
-	if reason == allowlist.ReasonReset || reason == allowlist.ReasonRelayFailed {
-		end.Outcome = events.OutcomeFailure
-	}
+	end := endEvent(t.decision, *t.endReason.Load(), t.started, t.up.Load(), t.down.Load())
 	t.srv.metrics.BytesUp.Add(end.SourceBytes)
 	t.srv.metrics.BytesDown.Add(end.DestBytes)
 	t.srv.emit(end)

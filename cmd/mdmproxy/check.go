@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"time"
 
 	"github.com/mdmproxy/mdmproxy/allowlist"
 	"github.com/mdmproxy/mdmproxy/internal/app"
@@ -63,17 +62,25 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mdmproxy: invalid configuration:\n%v\n", err)
 		return exitInvalid
 	}
-	pol := set.Policy
+	ctx, cancel := context.WithTimeout(context.Background(), set.Timeouts.Connect)
+	defer cancel()
 
 	fmt.Fprintf(stdout, "target:  %s\n", target.HostPort())
 	fmt.Fprintf(stdout, "client:  %s\n", q.Client)
 	if q.SNI != "" {
 		fmt.Fprintf(stdout, "sni:     %s\n", q.SNI)
 	}
-	d := pol.Decide(q)
-	if d.Allowed() && q.Name != "" {
-		d = checkAddresses(stdout, set, q, d)
+	// The proxy's own admission step: the decision, then each address the name resolves to.
+	adm := proxy.Admit(ctx, set, nil, q, func(a netip.Addr, d allowlist.Decision) {
+		fmt.Fprintf(stdout, "address: %s %s (%s)\n", a, d.Action, d.Reason)
+	})
+	if adm.Err != nil {
+		fmt.Fprintf(stdout, "address: unresolved (%v); the verdict below does not depend on it\n", adm.Err)
 	}
+	if adm.Refused.IsValid() {
+		q.Addr = adm.Refused
+	}
+	d := adm.Decision
 	fmt.Fprintf(stdout, "action:  %s\n", d.Action)
 	fmt.Fprintf(stdout, "rule:    %s\n", describeRule(d.Rule))
 	if d.Rule != nil && d.Rule.For != allowlist.Everyone {
@@ -81,10 +88,16 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "reason:  %s: %s\n", d.Reason, d.Explain(q))
 	if !d.Allowed() {
-		notForClient(stdout, pol, q)
+		notForClient(stdout, set.Policy, q)
 	}
-	if pol.Report() && !d.Allowed() {
-		fmt.Fprintln(stdout, "mode:    report (the proxy lets it through and logs what enforce would do)")
+	if set.Policy.Report() {
+		e := adm.Enforce
+		fmt.Fprintf(stdout, "enforce: %s (%s: %s)\n", e.Action, e.Reason, e.Explain(q))
+		fmt.Fprintln(stdout, "mode:    report (the proxy carries out the action above and logs what enforce would do)")
+		if d.Allowed() && !e.Allowed() {
+			notForClient(stdout, set.Policy, q)
+		}
+		d = e // the exit status says what enforce would do
 	}
 	if d.Allowed() {
 		return exitOK
@@ -102,33 +115,4 @@ func notForClient(w io.Writer, pol *allowlist.Policy, q allowlist.Query) {
 			fmt.Fprintf(w, "not for: %s allows this for %s, which does not include %s\n", r.Name, r.DescribeAudience(), q.Client)
 		}
 	}
-}
-
-// checkAddresses resolves the name as the proxy would and asks the policy about each address.
-// A failed resolution is reported and leaves the verdict as it was; when every address is
-// refused, the proxy refuses too, and so does the verdict.
-func checkAddresses(w io.Writer, set *proxy.Settings, q allowlist.Query, d allowlist.Decision) allowlist.Decision {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	addrs, err := proxy.Resolve(ctx, set.Hosts, nil, q.Name)
-	if err != nil {
-		fmt.Fprintf(w, "address: unresolved (%v); the verdict below does not depend on it\n", err)
-		return d
-	}
-	var firstRefusal *allowlist.Decision
-	allowed := false
-	for _, a := range addrs {
-		q.Addr = a
-		da := set.Policy.Decide(q)
-		fmt.Fprintf(w, "address: %s %s (%s)\n", a, da.Action, da.Reason)
-		if da.Allowed() {
-			allowed = true
-		} else if firstRefusal == nil {
-			firstRefusal = &da
-		}
-	}
-	if !allowed && firstRefusal != nil {
-		return *firstRefusal
-	}
-	return d
 }

@@ -29,12 +29,19 @@ func Settings(cfg *config.Config) (*proxy.Settings, error) {
 		hosts[h.Name] = append(hosts[h.Name], allowlist.CanonicalAddr(h.IP))
 	}
 	t, l := cfg.Timeouts, cfg.Limits
-	return &proxy.Settings{
+	set := &proxy.Settings{
 		Policy:   pol,
 		Hosts:    hosts,
 		Timeouts: proxy.Timeouts{Header: t.Header, Hello: t.Hello, Connect: t.Connect, Idle: t.Idle, HalfClose: t.HalfClose},
-		Limits:   proxy.Limits{MaxHeaderBytes: l.MaxHeaderBytes, MaxHelloBytes: l.MaxHelloBytes},
-	}, nil
+		Limits: proxy.Limits{MaxHeaderBytes: l.MaxHeaderBytes, MaxHelloBytes: l.MaxHelloBytes,
+			MaxTunnels: l.MaxTunnels, MaxTunnelsPerClient: l.MaxTunnelsPerClient},
+	}
+	if cfg.Upstream != "" {
+		if set.Upstream, err = proxy.ParseUpstream(cfg.Upstream, cfg.UpstreamForwardedFor); err != nil {
+			return nil, err
+		}
+	}
+	return set, nil
 }
 
 // Events is the event stream's part of the configuration. The observer name is the host's.

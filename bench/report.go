@@ -416,6 +416,7 @@ func (r *Report) Checks() []Check {
 	ratioCheck("Bulk through one tunnel, TLS, vs direct", MBulk1TLS, "mdmproxy", "direct", 0.80)
 	ratioCheck("Tunnel set-up rate vs direct", MSetupRate, "mdmproxy", "direct", 0.80)
 	ratioCheck("Tunnel set-up rate vs Squid peek-and-splice", MSetupRate, "mdmproxy", "squid", 1.15)
+	ratioCheck("Tunnel set-up rate, syslog collector down, vs events to a file (issue #13)", MSetupRate, SyslogDownName, "mdmproxy", 0.95)
 	{
 		m, ok1 := r.Results.Median(MSetupP99, "mdmproxy")
 		d, ok2 := r.Results.Median(MSetupP99, "direct")

@@ -28,7 +28,7 @@ import (
 
 type options struct {
 	mdmproxy, squid, haproxy, goBin, repo, out, work string
-	relay                                            bool
+	relay, syslogDown                                bool
 	keep, micro                                      bool
 	rounds, idleRounds, bulkRounds                   int
 	bulkMiB                                          int
@@ -63,6 +63,7 @@ func main() {
 	flag.StringVar(&o.squid, "squid", "squid", "the squid binary (built with OpenSSL: Debian's squid-openssl); empty: no Squid")
 	flag.StringVar(&o.haproxy, "haproxy", "haproxy", "the haproxy binary; empty: no HAProxy")
 	flag.BoolVar(&o.relay, "relay", true, "measure the reference Go CONNECT relay too (bulk and set-up)")
+	flag.BoolVar(&o.syslogDown, "syslog-down", true, "measure set-up through mdmproxy whose syslog collector is down too, against mdmproxy writing events to a file")
 	flag.StringVar(&o.goBin, "go", "go", "the go command, for the micro-benchmarks and the version")
 	flag.StringVar(&o.repo, "repo", ".", "the repository's root")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "the report to write (relative to -repo); empty: print only")
@@ -183,7 +184,7 @@ func run(ctx context.Context, o *options) error {
 
 // proxies holds the running servers; a nil one is not running.
 type proxies struct {
-	mdm, squid, haproxy, relay *bench.Server
+	mdm, squid, haproxy, relay, syslogDown *bench.Server
 }
 
 // set records the server started for the proxy named n.
@@ -197,6 +198,8 @@ func (p *proxies) set(n string, s *bench.Server) {
 		p.haproxy = s
 	case "gorelay":
 		p.relay = s
+	case bench.SyslogDownName:
+		p.syslogDown = s
 	}
 }
 
@@ -205,6 +208,7 @@ func (p *proxies) stop() {
 	p.squid.Stop()
 	p.haproxy.Stop()
 	p.relay.Stop()
+	p.syslogDown.Stop()
 	*p = proxies{}
 }
 
@@ -214,6 +218,8 @@ func startProxy(ctx context.Context, o *options, name, work string, ep *bench.En
 	switch name {
 	case "mdmproxy":
 		return bench.StartMdmproxy(sctx, o.mdmproxy, work, ep)
+	case bench.SyslogDownName:
+		return bench.StartMdmproxySyslogDown(sctx, o.mdmproxy, work, ep)
 	case "squid":
 		return bench.StartSquid(sctx, o.squid, work, ep, maxFDs)
 	case "haproxy":
@@ -251,6 +257,8 @@ func targets(names []string, p *proxies, ep *bench.Endpoints) map[string]*bench.
 				func() string { return p.haproxy.TLSAddr }, pidOf(&p.haproxy))
 		case "gorelay":
 			ts[n] = bench.ConnectProxy(n, "Go CONNECT relay (reference)", func() string { return p.relay.Addr }, ep, pidOf(&p.relay))
+		case bench.SyslogDownName:
+			ts[n] = bench.ConnectProxy(n, "mdmproxy, syslog collector down", func() string { return p.syslogDown.Addr }, ep, pidOf(&p.syslogDown))
 		}
 	}
 	return ts
@@ -307,11 +315,18 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 		proxyNames = append(proxyNames, "gorelay")
 	}
 	all := append([]string{"direct"}, proxyNames...)
+	// mdmproxy with its syslog collector down is a set-up target only: bulk and idle do not
+	// emit events while they run.
+	setupAll, started := all, proxyNames
+	if o.syslogDown {
+		setupAll = append(slices.Clone(all), bench.SyslogDownName)
+		started = append(slices.Clone(proxyNames), bench.SyslogDownName)
+	}
 	rep.Targets = append(rep.Targets, bench.TargetInfo{Name: "direct", Label: "direct"})
 	var p proxies
 	defer p.stop()
-	ts := targets(proxyNames, &p, ep)
-	for _, n := range proxyNames {
+	ts := targets(started, &p, ep)
+	for _, n := range started {
 		rep.Targets = append(rep.Targets, bench.TargetInfo{Name: n, Label: ts[n].Label})
 	}
 	want := map[string]bool{}
@@ -333,7 +348,7 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 
 	res := rep.Results
 	if want["bulk"] || want["setup"] {
-		for _, n := range proxyNames {
+		for _, n := range started {
 			s, err := startProxy(ctx, o, n, work, ep, maxFDs)
 			if err != nil {
 				return err
@@ -342,7 +357,7 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 			logf("%s running, pid %d", n, s.Proc.PID())
 		}
 		// Warm-up, not recorded: every path once, so that no round pays for first use.
-		for _, n := range all {
+		for _, n := range setupAll {
 			bench.Setup(ctx, ts[n], ep, o.setupConc, 500*time.Millisecond)
 			for _, k := range []bench.Kind{bench.Plain, bench.TLS} {
 				if _, err := bench.Bulk(ctx, ts[n], ep, k, 1, 16<<20); err != nil {
@@ -397,7 +412,7 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 		for r := range o.rounds {
 			var line []string
 			cpu := map[string]float64{} // this round's proxy CPU per tunnel, by target
-			for _, n := range rotate(all, r) {
+			for _, n := range rotate(setupAll, r) {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}

@@ -24,18 +24,23 @@ type CEFEncoder struct {
 // NewCEFEncoder returns a CEF encoder; obs.Version is the header's Device
 // Version and obs.Name is written as dvchost.
 func NewCEFEncoder(obs Observer) *CEFEncoder {
-	h := []byte("CEF:0|")
-	h = appendCEFHeader(h, ObserverVendor)
-	h = append(h, '|')
-	h = appendCEFHeader(h, ObserverProduct)
-	h = append(h, '|')
+	return &CEFEncoder{header: textHeader("CEF:0|", obs), observer: obs.Name}
+}
+
+// textHeader is the fixed start of a CEF or LEEF header: prefix, then vendor,
+// product and version, each escaped and followed by '|'. The two formats
+// escape their headers alike.
+func textHeader(prefix string, obs Observer) []byte {
 	v := obs.Version
 	if v == "" {
 		v = "unknown"
 	}
-	h = appendCEFHeader(h, v)
-	h = append(h, '|')
-	return &CEFEncoder{header: h, observer: obs.Name}
+	h := []byte(prefix)
+	for _, f := range []string{ObserverVendor, ObserverProduct, v} {
+		h = appendCEFHeader(h, f)
+		h = append(h, '|')
+	}
+	return h
 }
 
 // CEF extension keys: the standard ones, and the custom string and number

@@ -5,10 +5,12 @@
 // Use it like this:
 //
 //	evlog, err := events.New(events.Config{
-//		Level: "info",
+//		Level:     "info",
+//		Aggregate: 10 * time.Second, // identical denials: one event with a count
 //		Outputs: []events.OutputConfig{
-//			{Format: "json", Output: "file:/var/log/mdmproxy/events.json"},
-//			{Format: "json", Output: "stdout", Level: "warn"}, // denials only
+//			{Format: "json", Output: "file:/var/log/mdmproxy/events.json", Rotate: &events.Rotate{MaxSizeMB: 100}},
+//			{Format: "cef", Output: "syslog+tls://siem.school.lan:6514", Level: "warn", // denials and failures
+//				TLS: events.TLSConfig{CA: "/etc/mdmproxy/siem-ca.pem"}},
 //		},
 //	})
 //	if err != nil {
@@ -25,18 +27,23 @@
 //
 // Validate runs the same checks as New without opening anything; it is what
 // `mdmproxy validate` uses. Errors are *ConfigError values naming the key.
+// Reopen reopens the files (SIGHUP, for logrotate).
 //
 // The package keeps encoding and shipping apart. An Encoder turns an Event
-// into one record (JSON with nested Elastic Common Schema names; CEF, LEEF
-// and Squid formats come later, as more cases of NewEncoder). A sink ships
-// records (stdout, stderr, file:PATH; syslog transports come later, as more
-// cases of parseOutput and openSink). Field names live in fields.go only.
+// into one record: JSON with nested Elastic Common Schema names (json.go),
+// CEF (cef.go), LEEF 2.0 (leef.go) or a Squid access.log line (squid.go); an
+// encoder may skip an event on purpose (squid logs a tunnel once, at its
+// end), which is not a drop. A sink ships records one by one: stdout, stderr
+// and files (sink.go), and RFC 5424 syslog over UDP, TCP and TLS (syslog.go).
+// Field names live in fields.go only; docs/siem.md documents them per format.
 //
 // Logging must never slow the data path. Emit encodes on the caller's
-// goroutine (allocation-free once warm) and hands the record to each output
-// through a bounded queue; one goroutine per output writes it. When a queue
-// is full, or a write fails, the event is dropped and counted (Dropped,
-// Stats) rather than waited for.
+// goroutine and hands the record to each output through a bounded queue;
+// one goroutine per output writes it, and a syslog output's connection is
+// made and remade by a goroutine of its own. When a queue is full, a write
+// fails or a collector is away, the event is dropped and counted (Dropped,
+// Stats), and the output says how many it lost once it writes again.
+// Aggregation of denials (aggregate.go) runs on its own goroutine too.
 //
 // The JSON encoder uses zerolog but sets none of its globals, so the
 // program's operational logger (another zerolog logger, on stderr, with its

@@ -32,24 +32,13 @@ const leefTimeFormat = "yyyy-MM-dd'T'HH:mm:ss.SSSX"
 // NewLEEFEncoder returns a LEEF encoder; obs.Version is the header's product
 // version and obs.Name the devName attribute.
 func NewLEEFEncoder(obs Observer) *LEEFEncoder {
-	h := []byte("LEEF:2.0|")
-	h = appendLEEFHeader(h, ObserverVendor)
-	h = append(h, '|')
-	h = appendLEEFHeader(h, ObserverProduct)
-	h = append(h, '|')
-	v := obs.Version
-	if v == "" {
-		v = "unknown"
-	}
-	h = appendLEEFHeader(h, v)
-	h = append(h, '|')
-	return &LEEFEncoder{header: h, devName: obs.Name}
+	return &LEEFEncoder{header: textHeader("LEEF:2.0|", obs), devName: obs.Name}
 }
 
 // AppendEvent implements Encoder.
 func (l *LEEFEncoder) AppendEvent(dst []byte, e *Event) []byte {
 	dst = append(dst, l.header...)
-	dst = appendLEEFHeader(dst, string(e.Action))
+	dst = appendCEFHeader(dst, string(e.Action)) // LEEF escapes its header as CEF does
 	dst = append(dst, "|x09|"...)
 
 	x := leefAttrs{b: dst}
@@ -153,12 +142,6 @@ func (x *leefAttrs) raw(k string, v []byte) {
 // appendLEEFTime appends t in UTC as devTimeFormat describes it.
 func appendLEEFTime(dst []byte, t time.Time) []byte {
 	return t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
-}
-
-// appendLEEFHeader appends a header field: '\' and '|' escaped, control
-// characters U+FFFD.
-func appendLEEFHeader(dst []byte, s string) []byte {
-	return appendCEFHeader(dst, s) // the same rules as CEF's header
 }
 
 // appendLEEFValue appends an attribute value: '\', tab and line breaks

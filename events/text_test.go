@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mdmproxy/mdmproxy/events"
 )
@@ -220,8 +221,8 @@ func TestCEFLEEFFields(t *testing.T) {
 	}
 }
 
-// FuzzTextFormats: whatever a client puts in the SNI, the host, the URL or
-// the method, every format's line stays one line, parses by its
+// FuzzTextFormats: whatever a client puts in the SNI, the host or the URL,
+// every format's line (JSON too) stays one line, parses by its
 // specification, and the fields the proxy sets (addresses, ports, action)
 // come out unchanged.
 func FuzzTextFormats(f *testing.F) {
@@ -230,9 +231,15 @@ func FuzzTextFormats(f *testing.F) {
 	}
 	cef := events.NewCEFEncoder(events.Observer{Name: "gw1", Version: "1"})
 	leef := events.NewLEEFEncoder(events.Observer{Name: "gw1", Version: "1"})
+	js := events.NewJSONEncoder("gw1")
 	f.Fuzz(func(t *testing.T, sni, host, url string) {
 		e := &events.Event{Time: testTime, Action: events.ActionDeny, SourceIP: netip.MustParseAddr("10.1.2.3"),
 			DestIP: netip.MustParseAddr("192.0.2.9"), DestPort: 443, SNI: sni, DestDomain: host, URL: url, Method: "GET", Rule: sni}
+		rec := flatten(t, decodeLine(t, js.AppendEvent(nil, e)), "", nil)
+		if rec[events.FieldSourceIP] != "10.1.2.3" || rec[events.FieldDestinationIP] != "192.0.2.9" || rec[events.FieldEventAction] != "deny" ||
+			rec[events.FieldTLSClientServerName] != nonEmptyOrNil(perByteUTF8(sni)) {
+			t.Fatalf("json fields changed: %v", rec)
+		}
 		line := string(cef.AppendEvent(nil, e))
 		checkOneLine(t, line)
 		_, ext, err := parseCEF(strings.TrimSuffix(line, "\n"))
@@ -258,4 +265,29 @@ func FuzzTextFormats(f *testing.F) {
 			t.Fatalf("squid fields: %q", line)
 		}
 	})
+}
+
+// nonEmptyOrNil is s, or nil for "" (an empty field is left out of a record).
+func nonEmptyOrNil(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// perByteUTF8 is s with each byte of invalid UTF-8 replaced by U+FFFD, as the
+// JSON encoder does.
+func perByteUTF8(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size <= 1 {
+			b.WriteRune(utf8.RuneError)
+			i++
+			continue
+		}
+		b.WriteString(s[i : i+size])
+		i += size
+	}
+	return b.String()
 }

@@ -13,37 +13,48 @@ import (
 // parseCEF parses one CEF line (without its newline): the seven header
 // fields after "CEF:" ('\' escapes '\' and '|') and the extension (keys of
 // letters, digits and '_'; '\' escapes '\', '=', and writes \n and \r).
-func parseCEF(line string) (header []string, ext map[string]string, err error) {
+func parseCEF(line string) ([]string, map[string]string, error) {
 	rest, ok := strings.CutPrefix(line, "CEF:")
 	if !ok {
 		return nil, nil, fmt.Errorf("no CEF: prefix: %q", line)
 	}
+	header, i, err := parseHeader(rest, 7)
+	if err != nil {
+		return nil, nil, err
+	}
+	ext, err := parseCEFExtension(rest[i:])
+	return header, ext, err
+}
+
+// parseHeader reads n '|'-terminated header fields from s ('\' escapes '\'
+// and '|'; no control bytes) and returns them and where the rest begins.
+func parseHeader(s string, n int) ([]string, int, error) {
+	var header []string
 	var cur strings.Builder
 	i := 0
-	for len(header) < 7 {
-		if i >= len(rest) {
-			return nil, nil, fmt.Errorf("header has %d fields: %q", len(header), line)
+	for len(header) < n {
+		if i >= len(s) {
+			return nil, 0, fmt.Errorf("header has %d fields: %q", len(header), s)
 		}
-		c := rest[i]
+		c := s[i]
 		switch {
-		case c == '\\' && i+1 < len(rest) && (rest[i+1] == '\\' || rest[i+1] == '|'):
-			cur.WriteByte(rest[i+1])
+		case c == '\\' && i+1 < len(s) && (s[i+1] == '\\' || s[i+1] == '|'):
+			cur.WriteByte(s[i+1])
 			i += 2
 			continue
 		case c == '\\':
-			return nil, nil, fmt.Errorf("bad header escape at %d: %q", i, line)
+			return nil, 0, fmt.Errorf("bad header escape at %d: %q", i, s)
 		case c == '|':
 			header = append(header, cur.String())
 			cur.Reset()
-		case c == '\n' || c == '\r':
-			return nil, nil, fmt.Errorf("line break in header: %q", line)
+		case c < 0x20:
+			return nil, 0, fmt.Errorf("control byte in header: %q", s)
 		default:
 			cur.WriteByte(c)
 		}
 		i++
 	}
-	ext, err = parseCEFExtension(rest[i:])
-	return header, ext, err
+	return header, i, nil
 }
 
 func parseCEFExtension(s string) (map[string]string, error) {
@@ -116,32 +127,14 @@ func startsCEFKey(s string) bool {
 // ('\' escapes '\' and '|'), the declared delimiter (a character or xHH),
 // then attributes key=value split by the delimiter, values unescaped
 // (\\, \t, \n, \r).
-func parseLEEF(line string) (header []string, attrs map[string]string, err error) {
+func parseLEEF(line string) ([]string, map[string]string, error) {
 	rest, ok := strings.CutPrefix(line, "LEEF:2.0|")
 	if !ok {
 		return nil, nil, fmt.Errorf("no LEEF:2.0 prefix: %q", line)
 	}
-	var cur strings.Builder
-	i := 0
-	for len(header) < 5 {
-		if i >= len(rest) {
-			return nil, nil, fmt.Errorf("header has %d fields: %q", len(header), line)
-		}
-		c := rest[i]
-		switch {
-		case c == '\\' && i+1 < len(rest) && (rest[i+1] == '\\' || rest[i+1] == '|'):
-			cur.WriteByte(rest[i+1])
-			i += 2
-			continue
-		case c == '|':
-			header = append(header, cur.String())
-			cur.Reset()
-		case c < 0x20:
-			return nil, nil, fmt.Errorf("control byte in header: %q", line)
-		default:
-			cur.WriteByte(c)
-		}
-		i++
+	header, i, err := parseHeader(rest, 5)
+	if err != nil {
+		return nil, nil, err
 	}
 	delim := header[4]
 	var d byte
@@ -157,7 +150,7 @@ func parseLEEF(line string) (header []string, attrs map[string]string, err error
 	default:
 		return nil, nil, fmt.Errorf("delimiter %q", delim)
 	}
-	attrs = map[string]string{}
+	attrs := map[string]string{}
 	for _, pair := range strings.Split(rest[i:], string(d)) {
 		k, v, ok := strings.Cut(pair, "=")
 		if !ok || !isCEFKey(k) {

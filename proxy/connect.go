@@ -282,6 +282,7 @@ func (ss *session) refuse(ev *events.Event, status int, reason allowlist.Reason,
 	ev.Action = events.ActionDeny
 	ev.Outcome = events.OutcomeFailure
 	ev.Reason = reason.String()
+	ev.StatusCode = status // http.response.status_code: what the client was answered
 	ss.srv.metrics.Denied.Add(1)
 	ss.srv.emit(ev)
 	writeStatus(ss.conn, status, msg)
@@ -295,6 +296,7 @@ func (ss *session) fail(ev *events.Event, d allowlist.Decision, status int, reas
 	ev.Action = actionOf(d.Action)
 	ev.Outcome = events.OutcomeFailure
 	ev.Reason = reason.String()
+	ev.StatusCode = status // 0 (left out) when nothing was answered
 	ss.srv.metrics.Failed.Add(1)
 	ss.srv.emit(ev)
 	ss.srv.Log.Info().Str("client", ss.client.String()).Str("target", ev.DestDomain).

@@ -34,5 +34,5 @@ func StartMdmproxySyslogDown(ctx context.Context, bin, dir string, e *Endpoints)
 	if err != nil {
 		return nil, err
 	}
-	return startMdmproxy(ctx, bin, cfg, filepath.Join(dir, "mdmproxy-syslogdown.log"))
+	return startMdmproxy(ctx, []string{bin}, cfg, filepath.Join(dir, "mdmproxy-syslogdown.log"))
 }

@@ -135,3 +135,25 @@ func TestParseTransparentMode(t *testing.T) {
 		t.Error("nat was accepted")
 	}
 }
+
+// A connection straight to a TPROXY listener has the listener's own address as its original
+// destination: the loop is refused before anything is read or dialled, with an event.
+func TestServeTransparentRefusesItself(t *testing.T) {
+	srv, _, rec := testProxy(t, []allowlist.Rule{loopbackRule("loop", 1, false, allowlist.TLSRequired)}, loopbackHosts, nil)
+	ln := loopbackListener(t)
+	go srv.ServeTransparent(ln, TransparentTProxy)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("read %d bytes from a refused loop", n)
+	}
+	e := rec.wait(t, byAction("deny"))
+	if e.Reason != "own_address" || !e.Intercepted || e.DestIP != netip.MustParseAddr("127.0.0.1") || e.DestPort != addrPortOf(ln.Addr()).Port() ||
+		srv.Metrics().Intercepted.Load() != 1 {
+		t.Errorf("event %+v, intercepted %d; want own_address for the listener", e, srv.Metrics().Intercepted.Load())
+	}
+}

@@ -214,8 +214,8 @@ func parseAnswers(resp []byte, id uint16, q dnsmessage.Question) ([]netip.Addr, 
 	return addrs, max(ttl, 0), nil
 }
 
-// nameServers reads the nameserver lines of resolv.conf as HOST:53 addresses; with none, the
-// local resolver, as the C library does.
+// nameServers reads the nameserver lines of resolv.conf (path; "" is /etc/resolv.conf) as
+// HOST:53 addresses; with none, the local resolver, as the C library does.
 func nameServers(path string) ([]string, error) {
 	if path == "" {
 		path = "/etc/resolv.conf"
@@ -223,13 +223,20 @@ func nameServers(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return []string{"127.0.0.1:53", "[::1]:53"}, nil
+			return localNameServers, nil
 		}
 		return nil, fmt.Errorf("reading the name servers: %w", err)
 	}
 	defer f.Close()
+	return parseNameServers(f)
+}
+
+var localNameServers = []string{"127.0.0.1:53", "[::1]:53"}
+
+// parseNameServers is nameServers on the text of a resolv.conf.
+func parseNameServers(r io.Reader) ([]string, error) {
 	var servers []string
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) < 2 || fields[0] != "nameserver" {
@@ -241,8 +248,11 @@ func nameServers(path string) ([]string, error) {
 		}
 		servers = append(servers, netip.AddrPortFrom(a, 53).String())
 	}
-	if len(servers) == 0 {
-		servers = []string{"127.0.0.1:53", "[::1]:53"}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading the name servers: %w", err)
 	}
-	return servers, sc.Err()
+	if len(servers) == 0 {
+		return localNameServers, nil
+	}
+	return servers, nil
 }

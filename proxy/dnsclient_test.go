@@ -130,6 +130,27 @@ func TestNameServers(t *testing.T) {
 	}
 }
 
+// FuzzParseNameServers: any resolv.conf gives servers that parse as HOST:53, or an error.
+func FuzzParseNameServers(f *testing.F) {
+	f.Add("nameserver 192.0.2.53\nnameserver fe80::1%eth0\n")
+	f.Add("# nothing\nsearch a b c\n")
+	f.Add("nameserver\nnameserver 999.1.1.1\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		servers, err := parseNameServers(strings.NewReader(text))
+		if err != nil {
+			return
+		}
+		if len(servers) == 0 {
+			t.Fatal("no servers and no error")
+		}
+		for _, s := range servers {
+			if ap, err := netip.ParseAddrPort(s); err != nil || ap.Port() != 53 {
+				t.Fatalf("server %q: %v", s, err)
+			}
+		}
+	})
+}
+
 // serveDNS answers A queries for name with a over UDP on loopback; with truncateUDP the UDP
 // answer is truncated and the full one comes over TCP on the same port. It returns the address.
 func serveDNS(t *testing.T, name string, a string, truncateUDP bool) string {

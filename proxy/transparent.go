@@ -109,8 +109,13 @@ func (s *Server) serveIntercepted(c net.Conn, mode TransparentMode) {
 	d, reason, msg, refused := ss.decideIntercepted(ctx, q)
 	ev.Rule = d.RuleName()
 	if refused {
-		ss.reject(ev, nil, alert, reason, msg)
-		return
+		e, reported := reportIntercepted(ss.set.Policy, q, d, reason)
+		if !reported {
+			ss.reject(ev, nil, alert, reason, msg)
+			return
+		}
+		ev.EnforceAction, ev.EnforceReason = events.ActionDeny, reason.String()
+		d = e
 	}
 	if herr != nil && !ss.helloFailed(ev, nil, herr, raw, d) {
 		return
@@ -166,6 +171,16 @@ func (ss *session) decideIntercepted(ctx context.Context, q allowlist.Query) (d 
 		return byName, allowlist.ReasonSNIAddressMismatch, "TLS server name " + q.SNI + " does not resolve to the original destination " + q.Addr.String(), true
 	}
 	return ss.interceptedVerdict(byName, q)
+}
+
+// reportIntercepted applies report mode to an intercepted flow refused for reason: a refusal
+// by policy (allowlist.Reason.Reportable, which includes an SNI that does not resolve to the
+// original address) is let through as allow, unless the original address is in deny_cidrs and
+// no rule opens it. It reports false, changing nothing, in enforce mode and for other reasons.
+func reportIntercepted(pol *allowlist.Policy, q allowlist.Query, d allowlist.Decision, reason allowlist.Reason) (allowlist.Decision, bool) {
+	deny := allowlist.Decision{Action: allowlist.Deny, Rule: d.Rule, Reason: reason}
+	e := pol.Enforced(q, deny)
+	return e, e.Allowed()
 }
 
 // interceptedVerdict turns a decision into the reason an intercepted flow is refused, if it is.

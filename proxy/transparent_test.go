@@ -157,3 +157,42 @@ func TestServeTransparentRefusesItself(t *testing.T) {
 		t.Errorf("event %+v, intercepted %d; want own_address for the listener", e, srv.Metrics().Intercepted.Load())
 	}
 }
+
+// In report mode a refusal by policy is let through as allow, and only that: deny_cidrs, failed
+// look-ups and loops stay refused.
+func TestReportIntercepted(t *testing.T) {
+	p := func(n uint16) allowlist.Ports { return allowlist.Ports{{Lo: n, Hi: n}} }
+	pol, err := allowlist.Compile(allowlist.Spec{
+		Rules:     []allowlist.Rule{{Name: "fcm", Domains: []string{"mtalk.example"}, Ports: p(5228)}},
+		Clients:   []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
+		DenyCIDRs: allowlist.DefaultDenyCIDRs,
+		Report:    true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := func(addr string) allowlist.Query {
+		return allowlist.Query{Client: netip.MustParseAddr("192.0.2.7"), Addr: netip.MustParseAddr(addr), Port: 5228, SNI: "mtalk.example"}
+	}
+	fcm := allowlist.Decision{Action: allowlist.Splice, Rule: &pol.Rules()[0], Reason: allowlist.ReasonRule}
+	for _, tc := range []struct {
+		addr   string
+		reason allowlist.Reason
+		let    bool
+	}{
+		{"203.0.113.9", allowlist.ReasonSNIAddressMismatch, true},
+		{"203.0.113.9", allowlist.ReasonNoRule, true},
+		{"10.9.9.9", allowlist.ReasonSNIAddressMismatch, false}, // deny_cidrs holds in report mode
+		{"203.0.113.9", allowlist.ReasonResolveFailed, false},
+		{"203.0.113.9", allowlist.ReasonOwnAddress, false},
+	} {
+		d, let := reportIntercepted(pol, q(tc.addr), fcm, tc.reason)
+		if let != tc.let || let && d.Action != allowlist.Allow {
+			t.Errorf("%s for %s: let through %v as %v; want %v", tc.reason, tc.addr, let, d.Action, tc.let)
+		}
+	}
+	enforcing, _ := allowlist.Compile(allowlist.Spec{Rules: pol.Rules(), Clients: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
+	if _, let := reportIntercepted(enforcing, q("203.0.113.9"), fcm, allowlist.ReasonSNIAddressMismatch); let {
+		t.Error("enforce mode let a refusal through")
+	}
+}

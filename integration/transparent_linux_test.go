@@ -383,13 +383,30 @@ func TestTransparent(t *testing.T) {
 	}
 }
 
+// waitFlowEvent waits for the event of one flow: its action, the client's source port and the
+// original destination (an IPv4 and an IPv6 flow may have the same source port).
+func waitFlowEvent(t *testing.T, p *Proxy, action string, srcPort int, dst netip.AddrPort) Event {
+	t.Helper()
+	var found Event
+	waitFor(t, fmt.Sprintf("a %s event from port %d to %s", action, srcPort, dst), func() bool {
+		for _, e := range p.FindEvents(t, Match{Action: action, SrcPort: srcPort, DstPort: int(dst.Port())}) {
+			if e.Destination.IP == dst.Addr().String() {
+				found = e
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
 func (lab *interceptLab) interceptCases(t *testing.T, p *Proxy) {
 	checks0 := p.Metric(t, "mdmproxy_sni_resolve_checks_total")
 	refused0 := p.Metric(t, "mdmproxy_sni_resolve_refused_total")
 	spliced := func(t *testing.T, srcPort int, dst, sni, rule string) {
 		t.Helper()
-		e := p.WaitEvent(t, Match{Action: "splice", SrcPort: srcPort})
 		ap := netip.MustParseAddrPort(dst)
+		e := waitFlowEvent(t, p, "splice", srcPort, ap)
 		if e.Destination.IP != ap.Addr().String() || e.Destination.Port != int(ap.Port()) || e.TLS.Client.ServerName != sni ||
 			e.Rule.Name != rule || !e.MDMProxy.Intercepted {
 			t.Errorf("splice event %s; want destination %s, SNI %q, rule %s, intercepted", e.Raw, dst, sni, rule)
@@ -397,8 +414,8 @@ func (lab *interceptLab) interceptCases(t *testing.T, p *Proxy) {
 	}
 	refused := func(t *testing.T, before, srcPort int, dst, reason string) {
 		t.Helper()
-		e := p.WaitEvent(t, Match{Action: "deny", SrcPort: srcPort})
 		ap := netip.MustParseAddrPort(dst)
+		e := waitFlowEvent(t, p, "deny", srcPort, ap)
 		if e.Event.Reason != reason || e.Destination.IP != ap.Addr().String() || e.Destination.Port != int(ap.Port()) || !e.MDMProxy.Intercepted {
 			t.Errorf("deny event %s; want reason %s, destination %s, intercepted", e.Raw, reason, dst)
 		}
@@ -496,7 +513,7 @@ func TestTransparentNoLoop(t *testing.T) {
 	if err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a flow aimed at mdmproxy itself: %v", err)
 	}
-	e := p.WaitEvent(t, Match{Action: "deny", SrcPort: port})
+	e := waitFlowEvent(t, p, "deny", port, netip.MustParseAddrPort(dst))
 	if e.Event.Reason != "own_address" || e.Destination.IP != "192.0.2.1" || e.Destination.Port != redirectPort {
 		t.Errorf("event %s; want own_address for %s", e.Raw, dst)
 	}

@@ -2,6 +2,7 @@ package events
 
 import (
 	"io"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -32,6 +33,50 @@ func BenchmarkEncodeJSON(b *testing.B) {
 		buf = enc.AppendEvent(buf[:0], e)
 	}
 	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkEncodeFormats measures each text format's encoder on the same
+// event as BenchmarkEncodeJSON.
+func BenchmarkEncodeFormats(b *testing.B) {
+	for _, format := range []string{FormatCEF, FormatLEEF, FormatSquid} {
+		b.Run(format, func(b *testing.B) {
+			enc, err := NewEncoder(format, Observer{Name: "gw1.school.lan", Version: "1.0.0"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			e := benchEvent()
+			e.Action = ActionEnd // squid writes end events
+			buf := make([]byte, 0, 1024)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = enc.AppendEvent(buf[:0], e)
+			}
+			b.SetBytes(int64(len(buf)))
+		})
+	}
+}
+
+// BenchmarkEmitSyslogDown is BenchmarkEmit with a syslog output whose
+// collector is down: what the data path pays when every event is dropped.
+func BenchmarkEmitSyslogDown(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	l, err := New(Config{Observer: "gw1.school.lan", Output: "syslog+tcp://" + addr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := benchEvent()
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Emit(e)
+	}
+	b.StopTimer()
+	l.Close()
+	b.ReportMetric(float64(l.Dropped())/float64(b.N), "dropped/op")
 }
 
 // BenchmarkEmit measures the data path's cost: encode and enqueue. The

@@ -188,7 +188,7 @@ func (x *cefExt) labelRaw(k, label string, v []byte) {
 // and other control characters, which the header may not hold at all,
 // become U+FFFD.
 func appendCEFHeader(dst []byte, s string) []byte {
-	return appendEscaped(dst, s, func(dst []byte, r rune) []byte {
+	return appendEscaped(dst, s, `\|`, func(dst []byte, r rune) []byte {
 		switch {
 		case r == '\\' || r == '|':
 			return append(dst, '\\', byte(r))
@@ -202,7 +202,7 @@ func appendCEFHeader(dst []byte, s string) []byte {
 // appendCEFValue appends an extension value: '\' and '=' escaped, CR and LF
 // as \r and \n, other control characters U+FFFD.
 func appendCEFValue(dst []byte, s string) []byte {
-	return appendEscaped(dst, s, func(dst []byte, r rune) []byte {
+	return appendEscaped(dst, s, `\=`, func(dst []byte, r rune) []byte {
 		switch {
 		case r == '\\' || r == '=':
 			return append(dst, '\\', byte(r))

@@ -147,7 +147,7 @@ func appendLEEFTime(dst []byte, t time.Time) []byte {
 // appendLEEFValue appends an attribute value: '\', tab and line breaks
 // escaped, other control characters U+FFFD.
 func appendLEEFValue(dst []byte, s string) []byte {
-	return appendEscaped(dst, s, func(dst []byte, r rune) []byte {
+	return appendEscaped(dst, s, `\`, func(dst []byte, r rune) []byte {
 		switch {
 		case r == '\\':
 			return append(dst, '\\', '\\')

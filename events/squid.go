@@ -44,7 +44,8 @@ func (s SquidEncoder) AppendEvent(dst []byte, e *Event) []byte {
 	dst = append(dst, '.')
 	dst = appendDigits(dst, t.Nanosecond()/int(time.Millisecond), 3)
 	dst = append(dst, ' ')
-	ms := strconv.AppendInt(nil, e.Duration.Milliseconds(), 10)
+	var num [20]byte
+	ms := strconv.AppendInt(num[:0], e.Duration.Milliseconds(), 10)
 	for i := len(ms); i < 6; i++ {
 		dst = append(dst, ' ')
 	}

@@ -3,6 +3,7 @@ package events
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -30,12 +31,18 @@ func cutUTF8(s string, n int) string {
 }
 
 // appendEscaped appends s to dst, cut to maxTextValue bytes, passing each
-// rune through esc. Invalid UTF-8 becomes U+FFFD; esc decides everything
-// else. It is the one loop behind every text format's escaping, so none of
-// them can forget the cut or the UTF-8 check.
-func appendEscaped(dst []byte, s string, esc func(dst []byte, r rune) []byte) []byte {
+// rune that is not plain printable ASCII, or is one of the format's special
+// characters, through esc. Invalid UTF-8 becomes U+FFFD; esc decides
+// everything else. It is the one loop behind every text format's escaping,
+// so none of them can forget the cut or the UTF-8 check.
+func appendEscaped(dst []byte, s string, special string, esc func(dst []byte, r rune) []byte) []byte {
 	s = cutUTF8(s, maxTextValue)
 	for i := 0; i < len(s); {
+		if c := s[i]; c >= 0x20 && c < 0x7f && strings.IndexByte(special, c) < 0 {
+			dst = append(dst, c) // the common case: a host name, a rule name
+			i++
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size <= 1 {
 			dst = utf8.AppendRune(dst, utf8.RuneError)

@@ -52,7 +52,29 @@ func New(prefix string) (*Topology, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("netns: network namespaces need root (CAP_SYS_ADMIN, CAP_NET_ADMIN)")
 	}
+	removeStale(prefix)
 	return &Topology{prefix: prefix + "-" + strconv.Itoa(os.Getpid())}, nil
+}
+
+// removeStale deletes namespaces an earlier run with the same prefix left behind when it was
+// killed before its Close: those named prefix-<pid>-... whose process is gone.
+func removeStale(prefix string) {
+	entries, _ := os.ReadDir("/var/run/netns")
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix+"-")
+		if !ok {
+			continue
+		}
+		pid, _, _ := strings.Cut(rest, "-")
+		n, err := strconv.Atoi(pid)
+		if err != nil || n == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); errors.Is(err, os.ErrNotExist) {
+			run("ip", "netns", "del", e.Name())
+			os.RemoveAll(filepath.Join("/etc/netns", e.Name()))
+		}
+	}
 }
 
 // Add makes a namespace with its loopback up.

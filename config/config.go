@@ -126,6 +126,24 @@ type PAC struct {
 	Proxy  string   // how clients reach this proxy, HOST:PORT; empty when not set
 	MDM    string   // where MDM destinations go: proxy or direct
 	Direct []string // domain patterns and CIDRs always sent DIRECT (normalised)
+	// Rest is where everything else goes: proxy, upstream or direct; "" derives it from
+	// DefaultAction (upstream: upstream, otherwise proxy).
+	Rest string
+	// Listen is an optional extra listener serving only the PAC file (e.g. ":80" for WPAD by
+	// DNS); "" for none.
+	Listen string
+}
+
+// PACRest is where the PAC file sends what is not an MDM destination: pac.rest, or when it is
+// not set, upstream under default_action upstream and this proxy otherwise.
+func (c *Config) PACRest() string {
+	switch {
+	case c.PAC.Rest != "":
+		return c.PAC.Rest
+	case c.DefaultAction == allowlist.Upstream:
+		return "upstream"
+	}
+	return "proxy"
 }
 
 // ProxyProtocol (key proxy_protocol).

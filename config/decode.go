@@ -78,6 +78,8 @@ func (d *decoder) decode(c *Config) {
 	d.str("pac.proxy", &c.PAC.Proxy)
 	d.str("pac.mdm", &c.PAC.MDM)
 	d.pacDirect(&c.PAC.Direct)
+	d.str("pac.rest", &c.PAC.Rest)
+	d.str("pac.listen", &c.PAC.Listen)
 
 	d.prefixes("proxy_protocol.trusted", &c.ProxyProtocol.Trusted)
 

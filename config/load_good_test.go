@@ -126,6 +126,25 @@ transparent: {listen: [], mode: tproxy}
 	}
 }
 
+func TestLoadPAC(t *testing.T) {
+	c := mustLoad(t, "pac:\n  proxy: \"mdmproxy.school.lan:3128\"\n  mdm: direct\n  rest: direct\n  direct: [\"*.School.LAN.\", 10.0.0.0/8]\n  listen: \"127.0.0.1:0\"\n")
+	want := PAC{Proxy: "mdmproxy.school.lan:3128", MDM: "direct", Rest: "direct", Direct: []string{"*.school.lan", "10.0.0.0/8"}, Listen: "127.0.0.1:0"}
+	if !reflect.DeepEqual(c.PAC, want) || c.PACRest() != "direct" {
+		t.Errorf("got %+v, want %+v", c.PAC, want)
+	}
+	for _, tc := range []struct{ yaml, rest string }{
+		{"", "proxy"},
+		{"pac: {rest: direct}\n", "direct"},
+	} {
+		if got := mustLoad(t, tc.yaml).PACRest(); got != tc.rest {
+			t.Errorf("%q: PACRest() = %q, want %q", tc.yaml, got, tc.rest)
+		}
+	}
+	if got := (&Config{DefaultAction: allowlist.Upstream}).PACRest(); got != "upstream" {
+		t.Errorf("default_action upstream: PACRest() = %q, want upstream", got)
+	}
+}
+
 func TestLoadSmallForms(t *testing.T) {
 	t.Run("null values keep defaults", func(t *testing.T) {
 		c := mustLoad(t, "listen:\nrules:\ndeny_cidrs:\ntimeouts:\n  idle:\n")

@@ -22,15 +22,6 @@ func notBuiltYet(c *Config) Errors {
 	if c.Mode == ModeReport {
 		no("mode", "report mode is not supported yet; only enforce is")
 	}
-	if c.PAC.Proxy != "" {
-		no("pac.proxy", "setting the PAC's proxy address is not supported yet")
-	}
-	if c.PAC.MDM != "proxy" {
-		no("pac.mdm", quote(c.PAC.MDM)+" is not supported yet; only proxy is")
-	}
-	if len(c.PAC.Direct) > 0 {
-		no("pac.direct", "DIRECT entries in the PAC file are not supported yet")
-	}
 	if len(c.ProxyProtocol.Trusted) > 0 {
 		no("proxy_protocol.trusted", "the PROXY protocol is not supported yet")
 	}

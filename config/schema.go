@@ -96,6 +96,8 @@ var schema = []field{
 		{name: "proxy"},
 		{name: "mdm"},
 		{name: "direct", kind: list},
+		{name: "rest"},
+		{name: "listen"},
 	}},
 	{name: "proxy_protocol", kind: section, fields: []field{
 		{name: "trusted", kind: list},

@@ -96,6 +96,20 @@ func validate(c *Config) Errors {
 		add("pac.proxy", checkRemoteAddr(c.PAC.Proxy))
 	}
 	add("pac.mdm", oneOf(c.PAC.MDM, "proxy", "direct"))
+	if c.PAC.Rest != "" {
+		add("pac.rest", oneOf(c.PAC.Rest, "proxy", "upstream", "direct"))
+	}
+	if c.PAC.Rest == "upstream" && c.Upstream == "" {
+		add("pac.rest", errors.New("upstream needs the upstream key set, e.g. upstream: \"http://filter.school.lan:8080\""))
+	}
+	if c.PAC.Listen != "" {
+		add("pac.listen", checkListenAddr(c.PAC.Listen))
+		for _, other := range []struct{ key, addr string }{{"listen", c.Listen}, {"admin_listen", c.AdminListen}} {
+			if sameListener(c.PAC.Listen, other.addr) {
+				add("pac.listen", fmt.Errorf("%s is already %s; the PAC listener needs its own address (the proxy listener serves the PAC file too)", quote(c.PAC.Listen), other.key))
+			}
+		}
+	}
 
 	errs = append(errs, checkTransparent(c)...)
 	return errs

@@ -6,6 +6,7 @@
 //	mdmproxy check [--config FILE] [--sni NAME] [--client IP] HOST:PORT
 //	mdmproxy presets [NAME] [--format text|markdown]
 //	mdmproxy doctor [--config FILE] [--format text|json] [--timeout DUR] [--ca FILE]
+//	mdmproxy pac [--config FILE] [--proxy HOST:PORT]
 //	mdmproxy version
 //
 // Exit status: 0 success; 2 invalid configuration or bad input; 1 any other failure (and, for
@@ -48,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return presetsCmd(args, stdout, stderr)
 	case "doctor":
 		return doctorCmd(args, stdout, stderr)
+	case "pac":
+		return pacCmd(args, stdout, stderr)
 	case "version":
 		return version(stdout)
 	case "help":
@@ -66,6 +69,7 @@ func usage(w io.Writer) {
   mdmproxy check [--config FILE] [--sni NAME] [--client IP] HOST:PORT
   mdmproxy presets [NAME] [--format text|markdown]
   mdmproxy doctor [--config FILE] [--format text|json] [--timeout DUR] [--ca FILE]
+  mdmproxy pac [--config FILE] [--proxy HOST:PORT]
   mdmproxy version
 `)
 }

@@ -3,8 +3,10 @@ package integration
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,4 +118,56 @@ func parseCEFForTest(line string) ([]string, map[string]string, error) {
 		ext[k] = v
 	}
 	return parts[:7], ext, nil
+}
+
+// TestSIGHUPReopensEventFile: logrotate moves the event file and sends SIGHUP; mdmproxy
+// writes the next events to a new file at the configured path, none to the moved one.
+func TestSIGHUPReopensEventFile(t *testing.T) {
+	t.Parallel()
+	p := StartProxy(t, Config{})
+	before := expectRefusal(t, p.Addr, "denied.example:443", http.StatusForbidden)
+	p.WaitEvent(t, Match{SrcPort: before.SrcPort})
+
+	moved := p.EventsPath + ".1"
+	if err := os.Rename(p.EventsPath, moved); err != nil {
+		t.Fatal(err)
+	}
+	p.Signal(t, syscall.SIGHUP)
+	p.WaitLog(t, "the reload that follows the reopen", 1, func(l map[string]any) bool {
+		return l["trigger"] == "SIGHUP" && l["message"] == "configuration reloaded"
+	})
+	after := expectRefusal(t, p.Addr, "denied.example:443", http.StatusForbidden)
+	p.WaitEvent(t, Match{SrcPort: after.SrcPort})
+	if evs := p.Events(t); len(evs) != 1 || evs[0].Source.Port != after.SrcPort {
+		t.Errorf("the new file holds %d events, want only the one after SIGHUP", len(evs))
+	}
+	old, err := os.ReadFile(moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(old), "\n"); n != 1 {
+		t.Errorf("the moved file holds %d events, want the one before SIGHUP:\n%s", n, old)
+	}
+}
+
+// TestAggregateDenialFlood: with log.aggregate, a device hammering one refused target yields
+// one event with the count and the first and last time.
+func TestAggregateDenialFlood(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	events := filepath.Join(dir, "flood.json")
+	p := startProxyWithLog(t, Config{}, map[string]any{"level": "info", "aggregate": "5s",
+		"outputs": []any{map[string]any{"format": "json", "output": "file:" + events}}})
+	p.EventsPath = events
+	const n = 20
+	for range n {
+		expectRefusal(t, p.Addr, "flood.example:443", http.StatusForbidden)
+	}
+	e := p.WaitEvent(t, Match{Action: "deny", Domain: "flood.example"})
+	if !strings.Contains(e.Raw, fmt.Sprintf(`"aggregate":{"count":%d,"first":`, n)) {
+		t.Errorf("want one event counting %d denials: %s", n, e.Raw)
+	}
+	if got := len(p.FindEvents(t, Match{Action: "deny"})); got != 1 {
+		t.Errorf("%d deny events, want 1", got)
+	}
 }

@@ -149,6 +149,7 @@ func TestLoadBad(t *testing.T) {
 		{"upstream without port", "upstream: \"http://filter.school.lan\"\n", 1, "upstream", "has no port"},
 		{"upstream with path", "upstream: \"http://filter:8080/proxy\"\n", 1, "upstream", "no path"},
 		{"upstream bare host", "upstream: \"filter:8080\"\n", 1, "upstream", "must be http://HOST:PORT"},
+		{"upstream password not repeated", "upstream: \"https://alice:s3cret@filter:8080\"\n", 1, "upstream", "\"https://alice:xxxxx@filter:8080\": must be http://HOST:PORT"},
 		{"pac.mdm bad", "pac:\n  mdm: sideways\n", 2, "pac.mdm", "\"sideways\" is not one of proxy, direct"},
 		{"pac.proxy bad", "pac:\n  proxy: \"mdmproxy.school.lan\"\n", 2, "pac.proxy", "is not HOST:PORT"},
 		{"pac.rest bad", "pac:\n  rest: filter\n", 2, "pac.rest", "\"filter\" is not one of proxy, upstream, direct"},
@@ -167,13 +168,7 @@ func TestLoadBad(t *testing.T) {
 		{"unknown preset", "presets: [apple-push, nope]\n", 1, "presets[1]", `unknown preset "nope"`},
 		{"presets_disabled names a preset", "presets: [google]\npresets_disabled: [google-fcm]\n", 2, "presets_disabled[0]", "unknown preset entry"},
 		{"admin rule takes a preset entry's name", "presets: [apple-push]\nrules:\n  - name: apple-push/courier\n    domains: [a.example]\n    ports: [443]\n", 3, "rules[0].name", "preset entry in use"},
-		{"default_action allow", "default_action: allow\n", 1, "default_action", "\"allow\" is not supported yet"},
-		{"default_action upstream", "default_action: upstream\nupstream: \"http://filter:8080\"\n", 1, "default_action", "\"upstream\" is not supported yet"},
-		{"upstream", "upstream: \"http://filter.school.lan:8080\"\n", 1, "upstream", "not supported yet"},
-		{"report mode", "mode: report\n", 1, "mode", "report mode is not supported yet"},
 		{"proxy protocol", "proxy_protocol:\n  trusted: [10.0.0.0/8]\n", 2, "proxy_protocol.trusted", "not supported yet"},
-		{"max_tunnels", "limits:\n  max_tunnels: 10000\n", 2, "limits.max_tunnels", "not supported yet"},
-		{"max_tunnels_per_client", "limits:\n  max_tunnels_per_client: 50\n", 2, "limits.max_tunnels_per_client", "not supported yet"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,7 +205,7 @@ rules:
     domains: ["*.jamfcloud.com", "a.*.b"]
     ports: [443, 0]
     tls: maybe
-mode: report
+mode: audit
 `
 	_, path, err := loadText(t, "school.yaml", text)
 	errs := problems(t, err)
@@ -226,7 +221,7 @@ mode: report
 		{8, "rules[0].domains[1]", "wildcard"},
 		{9, "rules[0].ports[1]", "not a port"},
 		{10, "rules[0].tls", "not one of required, optional"},
-		{11, "mode", "not supported yet"},
+		{11, "mode", "not one of enforce, report"},
 	}
 	if len(errs) != len(want) {
 		t.Errorf("want %d problems, got %d:\n%v", len(want), len(errs), errs)

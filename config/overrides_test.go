@@ -74,7 +74,7 @@ func TestEnvProblems(t *testing.T) {
 		"MDMPROXY_HOSTS=a=1.2.3.4",
 		"MDMPROXY_LOG_OUTPUTS=stdout",
 		"MDMPROXY_TIMEOUTS=5s",
-		"MDMPROXY_MODE=report",
+		"MDMPROXY_MODE=audit",
 		"MDMPROXY_LOG_FORMAT=xml",
 	)
 	errs := problems(t, err)
@@ -84,7 +84,7 @@ func TestEnvProblems(t *testing.T) {
 	wantProblem(t, errs, "$MDMPROXY_HOSTS", 0, "hosts", "comes from the configuration file only")
 	wantProblem(t, errs, "$MDMPROXY_LOG_OUTPUTS", 0, "log.outputs", "comes from the configuration file only")
 	wantProblem(t, errs, "$MDMPROXY_TIMEOUTS", 0, "timeouts", "is a section; set one of its keys (MDMPROXY_TIMEOUTS_HEADER")
-	wantProblem(t, errs, "$MDMPROXY_MODE", 0, "mode", "not supported yet")
+	wantProblem(t, errs, "$MDMPROXY_MODE", 0, "mode", "\"audit\" is not one of enforce, report")
 	wantProblem(t, errs, "$MDMPROXY_LOG_FORMAT", 0, "log.format", "\"xml\" is not one of json, cef, leef, squid")
 	if len(errs) != 8 {
 		t.Errorf("want 8 problems, got %d:\n%v", len(errs), errs)

@@ -29,10 +29,18 @@ type session struct {
 	br     *bufio.Reader    // reads through lr; holds bytes the client sent ahead (an eager ClientHello)
 	done   bool             // set-up finished: counted out of Server.pending
 	plain  bool             // handed to the plain-HTTP server, which keeps the reader
+	slot   bool             // holds a limits slot (takeSlot) not yet handed to a tunnel
+	// proxyAuth is the CONNECT's Proxy-Authorization value: for an upstream without
+	// credentials of its own, never for an origin.
+	proxyAuth string
 }
 
 // setupDone marks the end of the set-up phase, once, for Shutdown's accounting.
 func (ss *session) setupDone() {
+	if ss.slot {
+		ss.slot = false
+		ss.srv.slots.give(ss.client.Addr()) // the set-up failed: the tunnel never held it
+	}
 	if !ss.done {
 		ss.done = true
 		ss.srv.pending.Add(-1)
@@ -83,7 +91,7 @@ func (s *Server) serveConn(c net.Conn) {
 		ss.refuseHead(err)
 		return
 	}
-	ss.connect(target)
+	ss.connect(target, ss.proxyAuth)
 }
 
 // refuseHead answers a request head that could not be read.
@@ -116,7 +124,9 @@ func headText(reason allowlist.Reason, err error) string {
 		return "the request head is larger than the limit"
 	case reason == allowlist.ReasonHeaderTimeout:
 		return "the request head did not arrive in time"
-	case errors.Is(err, errBadRequestLine), errors.Is(err, errBadHeaderLine), errors.Is(err, errHeaderFolding):
+	case errors.Is(err, errBadRequestLine), errors.Is(err, errBadHeaderLine), errors.Is(err, errHeaderFolding),
+		errors.Is(err, errTwoHosts), errors.Is(err, errHostMismatch), errors.Is(err, errLengthAndChunk),
+		errors.Is(err, errBadLength), errors.Is(err, errBadCoding), errors.Is(err, errNotHTTPURI):
 		return err.Error()
 	}
 	return "malformed request head"

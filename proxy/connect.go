@@ -18,90 +18,142 @@ import (
 // the buffer for that connection only.
 var helloPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// connect runs a CONNECT in the order of the spec: client check, target match, resolve and
-// address check (refusal: 403), dial (502/504), 200, ClientHello and SNI check (refusal: a TLS
-// alert and close), splice. The policy is asked again at each step with what is known so far.
-func (ss *session) connect(rawTarget string) {
-	pol := ss.set.Policy
+// connect runs a CONNECT in the order of the spec, as stages: the target; admission (client
+// check, decision, resolve and address check; a refusal is 403); the limits (503, 429); the
+// forwarder the decision's action chooses (a direct dial, or a CONNECT to the upstream; a
+// failure is 502 or 504, an upstream's refusal is relayed); the 200; for a splice the
+// ClientHello and SNI check (a refusal is a TLS alert and close); the splice. clientAuth is
+// the client's Proxy-Authorization, passed on to an upstream that has no credentials.
+func (ss *session) connect(rawTarget, clientAuth string) {
 	ev := ss.event(events.ActionDeny)
-	q := allowlist.Query{Client: ss.client.Addr()}
-
-	// The client is checked first, before the target is even parsed: a query with only the
-	// client gets ReasonClientNotAllowed from the decision function when it is refused.
-	if d := pol.Decide(q); d.Reason == allowlist.ReasonClientNotAllowed {
-		ss.refuse(ev, http.StatusForbidden, d.Reason, d.Explain(q))
-		return
-	}
 	target, err := allowlist.ParseTarget(rawTarget)
 	if err != nil {
+		if !ss.set.Policy.ClientAllowed(ss.client.Addr()) {
+			ss.refuse(ev, http.StatusForbidden, allowlist.ReasonClientNotAllowed, "client "+ss.client.Addr().String()+" is not in clients")
+			return
+		}
 		ev.RawTarget = rawTarget[:min(len(rawTarget), maxLoggedTarget)] // never destination.domain
 		ss.refuse(ev, http.StatusBadRequest, allowlist.ReasonBadTarget, err.Error())
 		return
 	}
-	q.Name, q.Addr, q.Port = target.Name, target.Addr, target.Port
+	q := allowlist.Query{Client: ss.client.Addr(), Name: target.Name, Addr: target.Addr, Port: target.Port}
 	ev.DestDomain, ev.DestIP, ev.DestPort = target.Name, target.Addr, target.Port
-
-	d := pol.Decide(q)
-	ev.Rule = d.RuleName()
-	if !d.Allowed() {
-		ss.refuse(ev, http.StatusForbidden, d.Reason, d.Explain(q))
-		return
-	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), ss.set.Timeouts.Connect)
 	defer cancel()
-	candidates := []netip.Addr{q.Addr}
-	if q.Name != "" {
-		addrs, err := Resolve(ctx, ss.set.Hosts, ss.srv.Lookup, q.Name)
-		if err != nil {
-			reason, status := allowlist.ReasonResolveFailed, http.StatusBadGateway
+	adm := Admit(ctx, ss.set, ss.srv.Lookup, q, nil)
+	d := adm.Decision
+	describeAdmission(ev, adm)
+	switch {
+	case !d.Allowed():
+		if adm.Refused.IsValid() {
+			q.Addr, ev.DestIP = adm.Refused, adm.Refused
+		}
+		ss.refuse(ev, http.StatusForbidden, d.Reason, d.Explain(q))
+		return
+	case adm.Err != nil:
+		status := http.StatusBadGateway
+		if adm.Fail == allowlist.ReasonResolveTimeout {
+			status = http.StatusGatewayTimeout
+		}
+		ss.fail(ev, d, status, adm.Fail, adm.Err)
+		return
+	}
+	if !ss.takeSlot(ev) {
+		return
+	}
+
+	var origin net.Conn
+	var ahead []byte // bytes the upstream sent past its 200, for the client
+	if d.Action == allowlist.Upstream {
+		if origin, ahead = ss.viaUpstream(ctx, ev, d, target.HostPort(), clientAuth); origin == nil {
+			return
+		}
+	} else {
+		dialStart := time.Now()
+		var addr netip.Addr
+		if origin, addr, err = ss.dial(ctx, adm.Addrs, q.Port); err != nil {
+			reason, status := allowlist.ReasonDialFailed, http.StatusBadGateway
 			if isTimeout(err) {
-				reason, status = allowlist.ReasonResolveTimeout, http.StatusGatewayTimeout
+				reason, status = allowlist.ReasonDialTimeout, http.StatusGatewayTimeout
 			}
+			ev.DestIP = adm.Addrs[0]
 			ss.fail(ev, d, status, reason, err)
 			return
 		}
-		// The address checked is the address dialled: keep the answers the policy allows, in
-		// answer order, and refuse only when none is allowed.
-		candidates = candidates[:0]
-		var refused allowlist.Decision
-		for _, a := range addrs {
-			q.Addr = a
-			if da := pol.Decide(q); da.Allowed() {
-				candidates = append(candidates, a)
-			} else if len(candidates) == 0 {
-				refused = da
-				ev.DestIP = a
-			}
-		}
-		if len(candidates) == 0 {
-			ev.Rule = refused.RuleName()
-			ss.refuse(ev, http.StatusForbidden, refused.Reason, refused.Explain(q))
-			return
-		}
+		q.Addr, ev.DestIP = addr, addr
+		ss.srv.obs().dial.Observe(time.Since(dialStart).Seconds())
 	}
-
-	dialStart := time.Now()
-	origin, addr, err := ss.dial(ctx, candidates, q.Port)
 	cancel()
-	if err != nil {
-		reason, status := allowlist.ReasonDialFailed, http.StatusBadGateway
-		if isTimeout(err) {
-			reason, status = allowlist.ReasonDialTimeout, http.StatusGatewayTimeout
-		}
-		ev.DestIP = candidates[0]
-		ss.fail(ev, d, status, reason, err)
+
+	if _, err := ss.conn.Write(append([]byte("HTTP/1.1 200 Connection established\r\n\r\n"), ahead...)); err != nil {
+		ss.abandon(ev, d, origin, allowlist.ReasonClientClosed, err)
 		return
 	}
-	q.Addr, ev.DestIP = addr, addr
-	ss.srv.obs().dial.Observe(time.Since(dialStart).Seconds())
-
-	if _, err := ss.conn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
-		origin.Close()
-		ss.fail(ev, d, 0, allowlist.ReasonClientClosed, err)
+	if d.Action != allowlist.Splice {
+		// upstream and allow carry any bytes: no ClientHello is read or checked.
+		bufp := helloPool.Get().(*[]byte)
+		defer putHelloBuf(bufp)
+		ss.splice(ev, q, d, origin, bufp, nil, false, int64(len(ahead)))
 		return
 	}
 	ss.afterConnect(ev, q, d, origin)
+}
+
+// describeAdmission puts what admission decided into the decision event: the rule, and in
+// report mode what enforce would have done when it would have refused.
+func describeAdmission(ev *events.Event, adm Admission) {
+	ev.Rule = adm.Decision.RuleName()
+	if adm.Reported() {
+		ev.EnforceAction, ev.EnforceReason = actionOf(adm.Enforce.Action), adm.Enforce.Reason.String()
+		ev.Rule = adm.Enforce.RuleName()
+	}
+}
+
+// viaUpstream opens the tunnel through the upstream proxy: the client's original target, its
+// address in X-Forwarded-For, its own credentials when the upstream URL has none. On failure
+// it has answered the client (502, 504, or the upstream's refusal relayed) and returns nil.
+func (ss *session) viaUpstream(ctx context.Context, ev *events.Event, d allowlist.Decision, target, clientAuth string) (net.Conn, []byte) {
+	up := ss.set.Upstream
+	if up == nil {
+		ss.fail(ev, d, http.StatusBadGateway, allowlist.ReasonUpstreamFailed, errors.New("no upstream proxy is configured"))
+		return nil, nil
+	}
+	ev.Upstream = up.String()
+	dialStart := time.Now()
+	t, err := up.connect(ctx, ss.srv.dial, target, ss.client.Addr(), clientAuth, ss.set.Limits.MaxHeaderBytes)
+	var refusal *upstreamRefusal
+	switch {
+	case errors.As(err, &refusal):
+		ss.finish(ev, outcome{action: events.ActionUpstream, reason: allowlist.ReasonUpstreamRefused,
+			status: refusal.status, resp: refusal.resp})
+		return nil, nil
+	case isTimeout(err):
+		ss.fail(ev, d, http.StatusGatewayTimeout, allowlist.ReasonUpstreamTimeout, err)
+		return nil, nil
+	case err != nil:
+		ss.fail(ev, d, http.StatusBadGateway, allowlist.ReasonUpstreamFailed, err)
+		return nil, nil
+	}
+	ss.srv.obs().dial.Observe(time.Since(dialStart).Seconds())
+	return t.conn, t.ahead
+}
+
+// takeSlot reserves the connection's place under limits.max_tunnels and
+// limits.max_tunnels_per_client, before anything is dialled; over a limit it answers 503 or
+// 429 and reports false. The slot is the tunnel's once it starts, and given back by setupDone
+// on every other path.
+func (ss *session) takeSlot(ev *events.Event) bool {
+	ok, reason, status := ss.srv.slots.take(ss.client.Addr(), ss.set.Limits)
+	if !ok {
+		if ev.Intercepted {
+			status = 0 // an intercepted client never spoke HTTP: the connection is closed
+		}
+		ss.refuse(ev, status, reason, "too many tunnels; try again later")
+		return false
+	}
+	ss.slot = true
+	return true
 }
 
 // afterConnect reads the ClientHello, checks its server name and splices.
@@ -119,8 +171,7 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 			}
 			ev.SNI = name
 			q.SNI = name
-			d = ss.set.Policy.Decide(q)
-			ev.Rule = d.RuleName()
+			d = ss.decideHello(ev, q)
 			if !d.Allowed() {
 				ss.reject(ev, origin, clienthello.AlertUnrecognizedName, d.Reason, d.Explain(q))
 				return
@@ -129,7 +180,20 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 	} else if !ss.helloFailed(ev, origin, err, raw, d) {
 		return
 	}
-	ss.splice(ev, q, d, origin, bufp, raw, err == nil)
+	ss.splice(ev, q, d, origin, bufp, raw, err == nil, 0)
+}
+
+// decideHello asks the policy again with the ClientHello's server name, and carries out report
+// mode: a refusal it lets through is recorded in the event as what enforce would have done.
+func (ss *session) decideHello(ev *events.Event, q allowlist.Query) allowlist.Decision {
+	pol := ss.set.Policy
+	e := pol.Decide(q)
+	d := pol.Enforced(q, e)
+	ev.Rule = e.RuleName()
+	if d.Allowed() && !e.Allowed() {
+		ev.EnforceAction, ev.EnforceReason = actionOf(e.Action), e.Reason.String()
+	}
+	return d
 }
 
 // putHelloBuf gives a hello buffer back unless one hello made it grow large.
@@ -165,6 +229,10 @@ func (ss *session) helloFailed(ev *events.Event, origin net.Conn, err error, raw
 		return true // tls: optional splices any bytes
 	case isTimeout(err) && len(raw) == 0 && optional:
 		return true // a protocol where the server speaks first: nothing to check
+	case errors.Is(err, clienthello.ErrNotTLS) && ss.set.Policy.Report():
+		// A refusal by policy: report mode lets it through and says what enforce would do.
+		ev.EnforceAction, ev.EnforceReason = events.ActionDeny, allowlist.ReasonNotTLS.String()
+		return true
 	case errors.Is(err, clienthello.ErrNotTLS):
 		ss.reject(ev, origin, 0, allowlist.ReasonNotTLS, "the first bytes are not a TLS ClientHello and the rule requires TLS")
 	default:
@@ -178,13 +246,15 @@ func (ss *session) helloFailed(ev *events.Event, origin net.Conn, err error, raw
 // hello go through the same check); then it emits the decision event, replays to the origin
 // what the client sent (raw, and whatever the reader buffered after it: 0-RTT data) and starts
 // the tunnel.
-func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decision, origin net.Conn, bufp *[]byte, raw []byte, checked bool) {
-	var sent, received int64 // bytes already passed on before the splice
+func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decision, origin net.Conn, bufp *[]byte, raw []byte, checked bool, received int64) {
+	var sent int64 // bytes already passed on before the splice, each way
 	if checked {
 		var ok bool
-		if raw, sent, received, ok = ss.awaitServer(ev, q, d, origin, raw); !ok {
+		var down int64
+		if raw, sent, down, ok = ss.awaitServer(ev, q, d, origin, raw); !ok {
 			return
 		}
+		received += down
 		*bufp = raw[:0]
 	}
 	ss.conn.SetReadDeadline(time.Time{})
@@ -207,9 +277,7 @@ func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decis
 		if _, err := origin.Write(raw); err != nil {
 			ss.conn.Close()
 			origin.Close()
-			end := &events.Event{Time: time.Now(), Action: events.ActionEnd, Reason: allowlist.ReasonReset.String(), Outcome: events.OutcomeFailure,
-				SourceIP: ev.SourceIP, SourcePort: ev.SourcePort, DestDomain: ev.DestDomain, DestIP: ev.DestIP, DestPort: ev.DestPort,
-				SNI: ev.SNI, Rule: ev.Rule, Duration: time.Since(ss.start), Intercepted: ev.Intercepted}
+			end := endEvent(ev, allowlist.ReasonReset, ss.start, sent, received)
 			ss.srv.emit(end)
 			return
 		}
@@ -220,10 +288,11 @@ func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decis
 	t.down.Store(received)
 	// The set-up state is no longer needed: give the reader back before the tunnel idles.
 	ss.putReader()
-	if !t.start() {
-		end := *ev
-		end.Time, end.Action, end.Reason, end.Duration = time.Now(), events.ActionEnd, allowlist.ReasonShutdown.String(), time.Since(ss.start)
-		ss.srv.emit(&end)
+	t.holdsSlot = ss.slot // the tunnel holds the limits' slot now, and gives it back
+	if t.start() {
+		ss.slot = false
+	} else {
+		ss.srv.emit(endEvent(ev, allowlist.ReasonShutdown, ss.start, 0, 0))
 	}
 	ss.setupDone() // after start: Shutdown counts this connection as pending or as a tunnel, never neither
 }
@@ -275,65 +344,4 @@ func (ss *session) dialOne(ctx context.Context, a netip.Addr, port uint16) (net.
 		return ss.srv.Dial(ctx, "tcp", addr)
 	}
 	return originDialer.DialContext(ctx, "tcp", addr)
-}
-
-// refuse answers a CONNECT refused before the tunnel opened, with a one-line reason.
-func (ss *session) refuse(ev *events.Event, status int, reason allowlist.Reason, msg string) {
-	ev.Action = events.ActionDeny
-	ev.Outcome = events.OutcomeFailure
-	ev.Reason = reason.String()
-	ev.StatusCode = status // http.response.status_code: what the client was answered
-	ss.srv.metrics.Denied.Add(1)
-	ss.srv.emit(ev)
-	writeStatus(ss.conn, status, msg)
-	ss.conn.Close()
-}
-
-// fail answers a CONNECT the policy allowed but the proxy could not carry out. The client gets
-// a fixed line for the reason: the error's text (the resolved address, the resolver's address,
-// the proxy's network state) goes to the operational log, and the event carries the facts.
-func (ss *session) fail(ev *events.Event, d allowlist.Decision, status int, reason allowlist.Reason, err error) {
-	ev.Action = actionOf(d.Action)
-	ev.Outcome = events.OutcomeFailure
-	ev.Reason = reason.String()
-	ev.StatusCode = status // 0 (left out) when nothing was answered
-	ss.srv.metrics.Failed.Add(1)
-	ss.srv.emit(ev)
-	ss.srv.Log.Info().Str("client", ss.client.String()).Str("target", ev.DestDomain).
-		Str("reason", reason.String()).Err(err).Msg("tunnel set-up failed")
-	if status != 0 {
-		writeStatus(ss.conn, status, reason.String()+": "+failText[reason])
-	}
-	ss.conn.Close()
-}
-
-// failText is the line a client reads when an allowed CONNECT could not be carried out.
-var failText = map[allowlist.Reason]string{
-	allowlist.ReasonResolveFailed:   "the destination's name did not resolve",
-	allowlist.ReasonResolveTimeout:  "the destination's name did not resolve in time",
-	allowlist.ReasonDialFailed:      "the destination could not be reached",
-	allowlist.ReasonDialTimeout:     "the destination did not answer in time",
-	allowlist.ReasonUpstreamFailed:  "the upstream proxy could not be reached or failed",
-	allowlist.ReasonUpstreamTimeout: "the upstream proxy did not answer in time",
-	allowlist.ReasonClientClosed:    "the client went away",
-	allowlist.ReasonReset:           "the destination failed the exchange",
-}
-
-// reject closes a tunnel refused after the 200: with a TLS alert when the client spoke TLS.
-// origin is nil when nothing was dialled (an intercepted flow).
-func (ss *session) reject(ev *events.Event, origin net.Conn, alert uint8, reason allowlist.Reason, msg string) {
-	if origin != nil {
-		origin.Close()
-	}
-	if alert != 0 {
-		ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		ss.conn.Write(clienthello.Alert(alert))
-	}
-	ev.Action = events.ActionDeny
-	ev.Outcome = events.OutcomeFailure
-	ev.Reason = reason.String()
-	ss.srv.metrics.Denied.Add(1)
-	ss.srv.emit(ev)
-	ss.srv.Log.Debug().Str("client", ss.client.String()).Str("reason", reason.String()).Msg(msg)
-	ss.conn.Close()
 }

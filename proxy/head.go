@@ -64,8 +64,15 @@ func (ss *session) readHead(keep bool) (head []byte, target string, err error) {
 		if err := checkHeaderLine(line); err != nil {
 			return head, "", err
 		}
+		if !keep && len(line) > len(proxyAuthorization) && asciiEqualFold(line[:len(proxyAuthorization)], proxyAuthorization) {
+			// A CONNECT's own proxy credentials, for an upstream that has none of its own.
+			ss.proxyAuth = string(bytes.TrimSpace(line[len(proxyAuthorization):]))
+		}
 	}
 }
+
+// proxyAuthorization is the header name, with its colon, that readHead keeps from a CONNECT.
+const proxyAuthorization = "Proxy-Authorization:"
 
 // checkHeaderLine checks one header line, without its line end.
 func checkHeaderLine(line []byte) error {

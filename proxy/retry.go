@@ -98,10 +98,3 @@ func (ss *session) refuseHello(ev *events.Event, origin net.Conn, err error) {
 		ss.reject(ev, origin, 0, allowlist.ReasonClientClosed, err.Error())
 	}
 }
-
-// abandon ends a flow the policy allowed but that failed before the splice: both connections
-// are closed.
-func (ss *session) abandon(ev *events.Event, d allowlist.Decision, origin net.Conn, reason allowlist.Reason, err error) {
-	origin.Close()
-	ss.fail(ev, d, 0, reason, err)
-}

@@ -46,6 +46,7 @@ type Server struct {
 
 	settings atomic.Pointer[Settings]
 	metrics  Metrics
+	slots    slots // limits.max_tunnels and max_tunnels_per_client
 	metricsState
 	answers answerCache // what DNS answered for intercepted flows' SNIs, within their TTL
 
@@ -174,6 +175,9 @@ func (s *Server) addTunnel(t *tunnel) bool {
 }
 
 func (s *Server) removeTunnel(t *tunnel) {
+	if t.holdsSlot {
+		s.slots.give(t.decision.SourceIP)
+	}
 	s.mu.Lock()
 	delete(s.tunnels, t)
 	// In the same critical section as the delete: a scrape sees these bytes exactly once.

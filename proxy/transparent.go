@@ -121,6 +121,9 @@ func (s *Server) serveIntercepted(c net.Conn, mode TransparentMode) {
 		return
 	}
 
+	if !ss.takeSlot(ev) {
+		return
+	}
 	origin, err := ss.dialOne(ctx, dst.Addr(), dst.Port())
 	cancel()
 	if err != nil {
@@ -131,7 +134,7 @@ func (s *Server) serveIntercepted(c net.Conn, mode TransparentMode) {
 		ss.fail(ev, d, 0, reason, err)
 		return
 	}
-	ss.splice(ev, q, d, origin, bufp, raw, herr == nil)
+	ss.splice(ev, q, d, origin, bufp, raw, herr == nil, 0)
 }
 
 // decideIntercepted applies the spec's rule for intercepted flows. The original address is

@@ -41,6 +41,7 @@ type tunnel struct {
 	keptAlive    atomic.Bool                      // keepAlive has run
 	endReason    atomic.Pointer[allowlist.Reason] // the first reason to end wins
 	pumps        [2]parkable                      // the splice pumps, which abort must finish when parked
+	holdsSlot    bool                             // holds its client's limits slot (decision.SourceIP)
 }
 
 // parkable is a pump that may be parked without a goroutine (see parker).

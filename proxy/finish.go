@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"net"
+	"time"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
+	"github.com/mdmproxy/mdmproxy/events"
+	"github.com/mdmproxy/mdmproxy/proxy/clienthello"
+)
+
+// outcome is how a connection that is not spliced ends: refused (by policy, for bad input or a
+// limit) or failed (allowed, but the destination or the upstream could not be reached).
+type outcome struct {
+	// action is deny for a refusal, or the allowed action that failed.
+	action events.Action
+	reason allowlist.Reason
+	// Before the 200: status is the HTTP status answered with the line msg, or resp a whole
+	// response to relay instead (an upstream's refusal). After it: alert, when not 0, is the
+	// TLS alert sent to a client that spoke TLS. status stays in the event either way.
+	status int
+	msg    string
+	resp   []byte
+	alert  uint8
+	origin net.Conn // closed too, when the connection had been dialled
+	err    error    // the failure's own text, for the operational log only
+}
+
+// finish ends a connection that is not spliced: it answers the client (a status line, a
+// relayed response or a TLS alert), emits the event, counts it and closes both connections.
+// Every refusal and failure of a connection's set-up ends here.
+func (ss *session) finish(ev *events.Event, o outcome) {
+	if o.origin != nil {
+		o.origin.Close()
+	}
+	ev.Action, ev.Outcome, ev.Reason = o.action, events.OutcomeFailure, o.reason.String()
+	if o.status != 0 {
+		ev.StatusCode = o.status
+	}
+	if o.action == events.ActionDeny {
+		ss.srv.metrics.Denied.Add(1)
+	} else {
+		ss.srv.metrics.Failed.Add(1)
+	}
+	ss.srv.emit(ev)
+	switch {
+	case o.err != nil:
+		ss.srv.Log.Info().Str("client", ss.client.String()).Str("target", ev.DestDomain).
+			Str("reason", o.reason.String()).Err(o.err).Msg("connection set-up failed")
+	case o.msg != "" && o.status == 0:
+		ss.srv.Log.Debug().Str("client", ss.client.String()).Str("reason", o.reason.String()).Msg(o.msg)
+	}
+	ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	switch {
+	case o.resp != nil:
+		ss.conn.Write(o.resp)
+	case o.status != 0:
+		writeStatus(ss.conn, o.status, o.msg)
+	case o.alert != 0:
+		ss.conn.Write(clienthello.Alert(o.alert))
+	}
+	ss.conn.Close()
+}
+
+// refuse answers a connection refused before the 200, with a one-line reason.
+func (ss *session) refuse(ev *events.Event, status int, reason allowlist.Reason, msg string) {
+	ss.finish(ev, outcome{action: events.ActionDeny, reason: reason, status: status, msg: msg})
+}
+
+// fail answers a connection the policy allowed but the proxy could not carry out. The client
+// gets a fixed line for the reason: the error's text (the resolved address, the resolver's
+// address, the proxy's network state) goes to the operational log, and the event carries the
+// facts.
+func (ss *session) fail(ev *events.Event, d allowlist.Decision, status int, reason allowlist.Reason, err error) {
+	ss.finish(ev, outcome{action: actionOf(d.Action), reason: reason, status: status,
+		msg: reason.String() + ": " + failText[reason], err: err})
+}
+
+// reject closes a connection refused after the 200 (or, intercepted, before anything was
+// dialled): with a TLS alert when the client spoke TLS. origin is nil when nothing was dialled.
+func (ss *session) reject(ev *events.Event, origin net.Conn, alert uint8, reason allowlist.Reason, msg string) {
+	ss.finish(ev, outcome{action: events.ActionDeny, reason: reason, alert: alert, origin: origin, msg: msg})
+}
+
+// abandon ends a flow the policy allowed but that failed after the 200, before the splice:
+// both connections are closed.
+func (ss *session) abandon(ev *events.Event, d allowlist.Decision, origin net.Conn, reason allowlist.Reason, err error) {
+	ss.finish(ev, outcome{action: actionOf(d.Action), reason: reason, origin: origin, err: err})
+}
+
+// failText is the line a client reads when an allowed connection could not be carried out.
+var failText = map[allowlist.Reason]string{
+	allowlist.ReasonResolveFailed:   "the destination's name did not resolve",
+	allowlist.ReasonResolveTimeout:  "the destination's name did not resolve in time",
+	allowlist.ReasonDialFailed:      "the destination could not be reached",
+	allowlist.ReasonDialTimeout:     "the destination did not answer in time",
+	allowlist.ReasonUpstreamFailed:  "the upstream proxy could not be reached or failed",
+	allowlist.ReasonUpstreamTimeout: "the upstream proxy did not answer in time",
+	allowlist.ReasonClientClosed:    "the client went away",
+	allowlist.ReasonReset:           "the destination failed the exchange",
+}

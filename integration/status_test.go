@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -98,14 +99,7 @@ func TestStatusPage(t *testing.T) {
 		}
 	}
 
-	code, body := p.adminGet(t, "/status.json")
-	if code != 200 {
-		t.Fatalf("GET /status.json: %d %s", code, body)
-	}
-	var st statusJSON
-	if err := json.Unmarshal([]byte(body), &st); err != nil {
-		t.Fatalf("/status.json: %v\n%s", err, body)
-	}
+	st := readStatus(t, p)
 	if len(st.Push) != 1 || st.Push[0].Rule != "apple-push" || st.Push[0].Clients == nil || *st.Push[0].Clients != 3 {
 		t.Errorf("push = %s, want apple-push with 3 clients", mustJSON(st.Push))
 	}
@@ -199,4 +193,48 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// TestStatusPageReload: the policy facts of /status.json follow reloads, accepted and rejected.
+func TestStatusPageReload(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Rules: []Rule{applePush(5223)}}
+	p := StartProxy(t, cfg)
+	before := readStatus(t, p)
+	if before.Policy.Rules != 1 || before.Policy.LastReload != nil {
+		t.Fatalf("policy at start = %s", mustJSON(before.Policy))
+	}
+
+	cfg.Rules = append(cfg.Rules, Rule{Name: "jamf", Domains: []string{"*.jamfcloud.com"}, Ports: []int{443}})
+	p.WriteConfig(t, cfg)
+	p.Signal(t, syscall.SIGHUP)
+	p.WaitLog(t, "the reload", 1, logMessage("configuration reloaded"))
+	after := readStatus(t, p)
+	if after.Policy.Rules != 2 || after.Policy.Hash == before.Policy.Hash || !after.Policy.LoadedAt.After(before.Policy.LoadedAt) ||
+		after.Policy.LastReload == nil || after.Policy.LastReload.Outcome != "ok" {
+		t.Errorf("policy after a reload = %s, want 2 rules, a new hash and load time, outcome ok", mustJSON(after.Policy))
+	}
+
+	p.WriteConfigRaw(t, []byte("rules: {}\n"))
+	p.Signal(t, syscall.SIGHUP)
+	p.WaitLog(t, "the rejected reload", 1, logMessage("reload rejected; the running configuration stays"))
+	rejected := readStatus(t, p)
+	if rejected.Policy.Rules != 2 || rejected.Policy.Hash != after.Policy.Hash || rejected.Policy.LastReload == nil ||
+		rejected.Policy.LastReload.Outcome != "rejected" {
+		t.Errorf("policy after a rejected reload = %s, want the running policy kept and outcome rejected", mustJSON(rejected.Policy))
+	}
+}
+
+// readStatus fetches and decodes /status.json.
+func readStatus(t *testing.T, p *Proxy) statusJSON {
+	t.Helper()
+	code, body := p.adminGet(t, "/status.json")
+	if code != 200 {
+		t.Fatalf("GET /status.json: %d %s", code, body)
+	}
+	var st statusJSON
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatalf("/status.json: %v\n%s", err, body)
+	}
+	return st
 }

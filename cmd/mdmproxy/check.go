@@ -8,7 +8,6 @@ import (
 	"net/netip"
 
 	"github.com/mdmproxy/mdmproxy/allowlist"
-	"github.com/mdmproxy/mdmproxy/internal/app"
 	"github.com/mdmproxy/mdmproxy/proxy"
 )
 
@@ -53,14 +52,9 @@ func check(args []string, stdout, stderr io.Writer) int {
 			return exitInvalid
 		}
 	}
-	cfg, code, ok := loadConfig(*path, nil, stderr)
+	set, code, ok := loadSettings(*path, stderr)
 	if !ok {
 		return code
-	}
-	set, err := app.Settings(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "mdmproxy: invalid configuration:\n%v\n", err)
-		return exitInvalid
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), set.Timeouts.Connect)
 	defer cancel()

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/mdmproxy/mdmproxy/internal/app"
 	"github.com/mdmproxy/mdmproxy/internal/doctor"
 )
 
@@ -49,19 +48,15 @@ func doctorCmd(args []string, stdout, stderr io.Writer) int {
 			return exitInvalid
 		}
 	}
-	cfg, code, ok := loadConfig(*path, nil, stderr)
+	set, code, ok := loadSettings(*path, stderr)
 	if !ok {
 		return code
-	}
-	set, err := app.Settings(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "mdmproxy: invalid configuration:\n%v\n", err)
-		return exitInvalid
 	}
 
 	plan := doctor.NewPlan(set.Policy.Rules())
 	c := doctor.Checker{Hosts: set.Hosts, Roots: roots, Timeout: *timeout}
 	rep := doctor.NewReport(plan, c.Run(context.Background(), plan.Targets))
+	var err error
 	if *format == "json" {
 		err = rep.WriteJSON(stdout)
 	} else {

@@ -12,6 +12,7 @@ import (
 	"github.com/mdmproxy/mdmproxy/config"
 	"github.com/mdmproxy/mdmproxy/events"
 	"github.com/mdmproxy/mdmproxy/internal/app"
+	"github.com/mdmproxy/mdmproxy/proxy"
 )
 
 // loadConfig loads the configuration, printing problems to stderr. ok is false when the
@@ -28,6 +29,21 @@ func loadConfig(path string, flags map[string]string, stderr io.Writer) (*config
 		return nil, exitInvalid, false
 	}
 	return cfg, exitOK, true
+}
+
+// loadSettings loads the configuration and compiles it into the proxy's settings, printing
+// problems to stderr; ok is false (exit status 2) when either step fails.
+func loadSettings(path string, stderr io.Writer) (*proxy.Settings, int, bool) {
+	cfg, code, ok := loadConfig(path, nil, stderr)
+	if !ok {
+		return nil, code, false
+	}
+	set, err := app.Settings(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "mdmproxy: invalid configuration:\n%v\n", err)
+		return nil, exitInvalid, false
+	}
+	return set, exitOK, true
 }
 
 // eventsConfigLogged is app.Events whose outputs report, on the operational log, each time

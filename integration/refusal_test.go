@@ -207,7 +207,8 @@ func TestRefusals(t *testing.T) {
 		if string(out) != "403" {
 			t.Fatalf("plain-HTTP proxy request: status %s, want 403", out)
 		}
-		e := p.WaitEvent(t, Match{Action: "deny", Domain: "example.com", Reason: "no_rule"})
+		// Port 80: a parallel subtest's CONNECT example.com:443 is refused for the same reason.
+		e := p.WaitEvent(t, Match{Action: "deny", Domain: "example.com", DstPort: 80, Reason: "no_rule"})
 		if e.HTTP.Request.Method != "GET" || e.URL.Original != "http://example.com/" {
 			t.Errorf("event: http.request.method %q url.original %q: %s", e.HTTP.Request.Method, e.URL.Original, e.Raw)
 		}

@@ -42,6 +42,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzTextFormats$$' -fuzztime=$(FUZZTIME) ./events/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseAnswers$$' -fuzztime=$(FUZZTIME) ./proxy/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseNameServers$$' -fuzztime=$(FUZZTIME) ./proxy/
+	$(GO) test -run='^$$' -fuzz='^FuzzProxyFromRequest$$' -fuzztime=$(FUZZTIME) ./proxy/pac/
 
 # The benchmark suite (bench/, issue #3): installs squid-openssl and haproxy if missing, then
 # measures mdmproxy, Squid peek-and-splice and HAProxy against direct connections on loopback,

@@ -34,6 +34,8 @@ type Config struct {
 	Limits     map[string]int      `yaml:"limits,omitempty"`
 	// Transparent is the transparent section; nil leaves it out.
 	Transparent *Transparent `yaml:"transparent,omitempty"`
+	// PAC is the pac section; nil leaves it out.
+	PAC map[string]any `yaml:"pac,omitempty"`
 }
 
 // Transparent is the transparent section.
@@ -81,6 +83,7 @@ type fileConfig struct {
 	Limits      map[string]int      `yaml:"limits,omitempty"`
 	Log         map[string]string   `yaml:"log"`
 	Transparent *Transparent        `yaml:"transparent,omitempty"`
+	PAC         map[string]any      `yaml:"pac,omitempty"`
 }
 
 // Proxy is one mdmproxy process started by a test.
@@ -110,6 +113,7 @@ func renderConfig(c Config, eventsPath string) []byte {
 	fc := fileConfig{
 		Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", AdminPprof: c.AdminPprof,
 		Clients: c.Clients, Roles: c.Roles, Rules: c.Rules, Hosts: c.Hosts, Timeouts: c.Timeouts, Limits: c.Limits, Transparent: c.Transparent,
+		PAC: c.PAC,
 		Log: map[string]string{"format": "json", "output": "file:" + eventsPath, "level": "info"},
 	}
 	b, err := yaml.Marshal(fc)

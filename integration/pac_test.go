@@ -2,6 +2,10 @@ package integration
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,6 +76,132 @@ func TestPACCommand(t *testing.T) {
 		stdout, _, _ = runCLI(t, "pac", "--config", good, "--proxy", "[::1]:3128")
 		if !strings.Contains(stdout, `var mdmproxy = "PROXY [::1]:3128";`) {
 			t.Errorf("--proxy not used:\n%.600s", stdout)
+		}
+	})
+}
+
+// pacGet fetches path from addr (origin-form, or proxy-form through a proxy when via is set),
+// from the local address from ("" for any), with the given Host and If-None-Match.
+func pacGet(t *testing.T, addr, path, host, etag, from, via string) (int, http.Header, string) {
+	t.Helper()
+	d := &net.Dialer{Timeout: waitLimit}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
+	if via != "" {
+		tr.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: via})
+	}
+	req, err := http.NewRequest("GET", "http://"+addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: waitLimit}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// TestPACServed: the proxy listener and pac.listen serve the file `mdmproxy pac` prints, to
+// clients only, with an ETag, regenerated on reload; a proxy-form request for the proxy's own
+// PAC URL is answered, not forwarded.
+func TestPACServed(t *testing.T) {
+	t.Parallel()
+	cfg := Config{
+		Clients: []string{"127.0.0.1/32"},
+		Rules:   []Rule{{Name: "mdm", Domains: []string{"*.mdm.example", "mdm.example"}, CIDRs: []string{"192.0.2.0/24"}, Ports: []int{443}}},
+		PAC:     map[string]any{"listen": "127.0.0.1:0", "rest": "direct", "direct": []string{"*.school.lan"}},
+	}
+	p := StartProxy(t, cfg)
+	var pacAddr string
+	for _, l := range p.LogLines() {
+		if l["message"] == "mdmproxy started" {
+			pacAddr, _ = l["pac_listen"].(string)
+		}
+	}
+	if pacAddr == "" {
+		t.Fatalf("the started line names no pac_listen")
+	}
+	_, proxyPort, _ := net.SplitHostPort(p.Addr)
+
+	status, hdr, body := pacGet(t, p.Addr, "/proxy.pac", "", "", "", "")
+	if status != 200 || hdr.Get("Content-Type") != "application/x-ns-proxy-autoconfig" || hdr.Get("ETag") == "" || !strings.HasPrefix(hdr.Get("Cache-Control"), "max-age=") {
+		t.Fatalf("GET /proxy.pac: %d %v", status, hdr)
+	}
+	printed, stderr, code := runCLI(t, "pac", "--config", p.ConfigPath, "--proxy", p.Addr)
+	if code != 0 || printed != body {
+		t.Fatalf("mdmproxy pac (exit %d, %s) does not print the served bytes", code, stderr)
+	}
+	res, err := pacengine.Eval(context.Background(), []byte(body), []string{"a.mdm.example", "MDM.example.", "evilmdm.example", "192.0.2.7", "printer.school.lan"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"PROXY " + p.Addr, "PROXY " + p.Addr, "DIRECT", "PROXY " + p.Addr, "DIRECT"}
+	if strings.Join(res.Routes, ",") != strings.Join(want, ",") {
+		t.Errorf("routes %q, want %q", res.Routes, want)
+	}
+
+	etag := hdr.Get("ETag")
+	if status, _, body := pacGet(t, p.Addr, "/proxy.pac", "", etag, "", ""); status != http.StatusNotModified || body != "" {
+		t.Errorf("If-None-Match: %d, %d bytes", status, len(body))
+	}
+
+	t.Run("pac.listen", func(t *testing.T) {
+		status, _, body := pacGet(t, pacAddr, "/wpad.dat", "wpad", "", "", "")
+		if status != 200 || !strings.Contains(body, `var mdmproxy = "PROXY wpad:`+proxyPort+`";`) {
+			t.Errorf("GET /wpad.dat on pac.listen with Host wpad: %d\n%.700s", status, body)
+		}
+		// A listener that serves nothing else: no proxying, no other paths.
+		if status, _, _ := pacGet(t, pacAddr, "/metrics", "", "", "", ""); status != http.StatusNotFound {
+			t.Errorf("GET /metrics on pac.listen: %d", status)
+		}
+		if status, _, _ := pacGet(t, "courier.push.apple.com", "/", "", "", "", pacAddr); status != http.StatusNotFound {
+			t.Errorf("a proxy request on pac.listen: %d", status)
+		}
+	})
+
+	t.Run("proxy-form for the proxy's own PAC URL", func(t *testing.T) {
+		status, _, got := pacGet(t, p.Addr, "/proxy.pac", "", "", "", p.Addr)
+		if status != 200 || got != body {
+			t.Errorf("GET http://%s/proxy.pac through the proxy: %d", p.Addr, status)
+		}
+	})
+
+	t.Run("other clients", func(t *testing.T) {
+		for _, addr := range []string{p.Addr, pacAddr} {
+			status, _, body := pacGet(t, addr, "/proxy.pac", "", "", "127.0.0.3", "")
+			if status != http.StatusForbidden || strings.Contains(body, "FindProxyForURL") {
+				t.Errorf("client 127.0.0.3 on %s: %d", addr, status)
+			}
+		}
+		p.WaitEvents(t, 2, Match{Action: "deny", Reason: "client_not_allowed"})
+	})
+
+	t.Run("reload", func(t *testing.T) {
+		cfg.Rules = append(cfg.Rules, Rule{Name: "new", Domains: []string{"new.example"}, Ports: []int{443}})
+		cfg.PAC["proxy"] = "MDMProxy.test:" + proxyPort
+		p.WriteConfig(t, cfg)
+		p.WaitLog(t, "configuration reloaded", 1, func(l map[string]any) bool { return l["message"] == "configuration reloaded" })
+		status, hdr, got := pacGet(t, p.Addr, "/proxy.pac", "", etag, "", "")
+		if status != 200 || hdr.Get("ETag") == etag || !strings.Contains(got, `"new.example"`) || !strings.Contains(got, `"PROXY mdmproxy.test:`+proxyPort+`"`) {
+			t.Errorf("after reload: %d, ETag %q (was %q)\n%.700s", status, hdr.Get("ETag"), etag, got)
+		}
+		// The proxy's own name (pac.proxy) in a proxy-form request: answered, not forwarded.
+		status, _, own := pacGet(t, "mdmproxy.test:"+proxyPort, "/wpad.dat", "", "", "", p.Addr)
+		if status != 200 || own != got {
+			t.Errorf("GET http://mdmproxy.test:%s/wpad.dat through the proxy: %d", proxyPort, status)
 		}
 	})
 }

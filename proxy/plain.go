@@ -11,8 +11,9 @@ import (
 )
 
 // plainServer serves everything that is not a CONNECT: plain-HTTP proxy requests through
-// goproxy, and origin-form requests (the PAC file, later) through Server.NonProxy. It is an
-// http.Server fed with connections whose first bytes serveConn already peeked at.
+// goproxy, and origin-form requests and requests addressed to the proxy itself (the PAC file)
+// through Server.NonProxy. It is an http.Server fed with connections whose first bytes
+// serveConn already peeked at.
 type plainServer struct {
 	srv   *Server
 	http  *http.Server
@@ -39,7 +40,7 @@ func (s *Server) plainServer() *plainServer {
 		gp.OnResponse().DoFunc(s.plainResponse)
 		p := &plainServer{srv: s, conns: make(chan net.Conn), done: make(chan struct{})}
 		p.http = &http.Server{
-			Handler: gp,
+			Handler: s.plainHandler(gp),
 			// The plain connection reads and checks every request head with the limits and
 			// time-outs of the settings in force (plainConn); the server's own stay out of
 			// its way, and it never sees a head larger than limits.max_header_bytes.

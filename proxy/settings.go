@@ -16,6 +16,10 @@ type Settings struct {
 	Limits   Limits
 	// Upstream is the proxy default_action upstream hands flows to; nil without one.
 	Upstream *Upstream
+	// OwnNames are HOST:PORT names devices reach this proxy at (pac.proxy), canonical as
+	// allowlist.Target.HostPort writes them: a plain request for one is the proxy's own,
+	// answered by NonProxy and never forwarded.
+	OwnNames []string
 }
 
 // Timeouts bound each phase of a connection. Zero fields take the value of DefaultTimeouts.

@@ -27,6 +27,7 @@ type reloader struct {
 	admin   *adminState   // admin_pprof follows the configuration
 	metrics *serveMetrics // reloads by outcome, the loaded policy
 	page    *status.Page  // told of each reload; may be nil
+	pac     *pacServer    // the PAC file follows the policy and pac.*
 
 	mu      sync.Mutex
 	current *config.Config
@@ -59,6 +60,11 @@ func (r *reloader) apply(trigger string) bool {
 		r.log.Error().Str("trigger", trigger).Err(err).Msg("reload rejected; the running configuration stays")
 		return false
 	}
+	servePAC, err := r.pac.prepare(cfg, settings.Policy)
+	if err != nil {
+		r.log.Error().Str("trigger", trigger).Err(err).Msg("reload rejected: cannot generate the PAC file; the running configuration stays")
+		return false
+	}
 	if !sameOutputs(cfg, r.current) {
 		l, err := events.New(eventsConfigLogged(cfg, r.log))
 		if err != nil {
@@ -67,12 +73,13 @@ func (r *reloader) apply(trigger string) bool {
 		}
 		r.sink.swap(l)
 	}
-	if cfg.Listen != r.current.Listen || cfg.AdminListen != r.current.AdminListen ||
+	if cfg.Listen != r.current.Listen || cfg.AdminListen != r.current.AdminListen || cfg.PAC.Listen != r.current.PAC.Listen ||
 		!slices.Equal(cfg.Transparent.Listen, r.current.Transparent.Listen) || cfg.Transparent.Mode != r.current.Transparent.Mode {
-		r.log.Warn().Str("listen", cfg.Listen).Str("admin_listen", cfg.AdminListen).Strs("transparent_listen", cfg.Transparent.Listen).
+		r.log.Warn().Str("listen", cfg.Listen).Str("admin_listen", cfg.AdminListen).Strs("transparent_listen", cfg.Transparent.Listen).Str("pac_listen", cfg.PAC.Listen).
 			Msg("listen addresses and transparent.mode change only on restart")
 	}
 	r.srv.Update(settings)
+	servePAC()
 	r.admin.pprof.Store(cfg.AdminPprof)
 	r.metrics.policy.Store(&policyInfo{hash: settingsHash(cfg), rules: len(settings.Policy.Rules()), loadedAt: time.Now()})
 	r.current = cfg

@@ -113,9 +113,21 @@ func serve(args []string, stderr io.Writer) int {
 	for range tlns {
 		st.listenerUp()
 	}
-	srv.OwnAddrs = []netip.AddrPort{addrPort(adminLn.Addr())}
+	pacs, err := startPAC(cfg, settings.Policy, srv, sink, ln)
+	if err != nil {
+		oplog.Error().Err(err).Str("pac_listen", cfg.PAC.Listen).Msg("cannot serve the PAC file")
+		for _, tln := range tlns {
+			tln.Close()
+		}
+		ln.Close()
+		admin.Close()
+		evlog.Close()
+		return exitFailure
+	}
+	defer pacs.close()
+	srv.OwnAddrs = append([]netip.AddrPort{addrPort(adminLn.Addr())}, pacs.ownAddrs()...)
 
-	rl := &reloader{path: *path, flags: flags, srv: srv, sink: sink, log: oplog, admin: st, metrics: sm, page: page, current: cfg}
+	rl := &reloader{path: *path, flags: flags, srv: srv, sink: sink, log: oplog, admin: st, metrics: sm, page: page, pac: pacs, current: cfg}
 	stopWatch := rl.watch()
 	defer stopWatch()
 
@@ -128,7 +140,7 @@ func serve(args []string, stderr io.Writer) int {
 		go func() { served <- srv.ServeTransparent(tln, mode) }()
 	}
 	oplog.Info().Str("listen", ln.Addr().String()).Str("admin_listen", adminLn.Addr().String()).
-		Strs("transparent_listen", tnames).Str("transparent_mode", mode.String()).
+		Strs("transparent_listen", tnames).Str("transparent_mode", mode.String()).Str("pac_listen", pacs.addr()).
 		Str("config", configName(*path)).Int("rules", len(settings.Policy.Rules())).Str("version", buildVersion()).
 		Msg("mdmproxy started")
 

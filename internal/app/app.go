@@ -41,6 +41,9 @@ func Settings(cfg *config.Config) (*proxy.Settings, error) {
 			return nil, err
 		}
 	}
+	if set.OwnNames, err = OwnNames(cfg); err != nil {
+		return nil, err
+	}
 	return set, nil
 }
 

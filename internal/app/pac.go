@@ -30,3 +30,16 @@ func PAC(cfg *config.Config, pol *allowlist.Policy) (*pac.File, error) {
 	}
 	return pac.Generate(o)
 }
+
+// OwnNames are the names devices reach the proxy at (pac.proxy, canonical), for
+// proxy.Settings.OwnNames.
+func OwnNames(cfg *config.Config) ([]string, error) {
+	if cfg.PAC.Proxy == "" {
+		return nil, nil
+	}
+	n, err := pac.CanonicalHostPort(cfg.PAC.Proxy)
+	if err != nil {
+		return nil, fmt.Errorf("pac.proxy: %v", err)
+	}
+	return []string{n}, nil
+}

@@ -122,7 +122,7 @@ func directPolicy(t *testing.T, entries []string) *allowlist.Policy {
 	return p
 }
 
-// TestEquivalence evaluates the generated file in pacparser for every test host and compares
+// TestEquivalence evaluates the served file in pacparser for every test host and compares
 // each route with what the decision function says, for inline tests and lookup tables and
 // for routes that tell MDM destinations, pac.direct and the rest apart.
 func TestEquivalence(t *testing.T) {
@@ -145,11 +145,16 @@ func TestEquivalence(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := f.Script(testProxy)
-			if err != nil {
+			// The file as a device fetches it.
+			h := &pac.Handler{}
+			if err := h.Update(f, pol, testProxy); err != nil {
 				t.Fatal(err)
 			}
-			script := s.Bytes()
+			served := fetch(t, "GET", serveHandler(t, h)+"/proxy.pac", "")
+			if served.status != 200 {
+				t.Fatalf("GET /proxy.pac: %d %s", served.status, served.body)
+			}
+			script := []byte(served.body)
 			if tables := strings.Contains(string(script), "function inNames("); tables != (tc.inlineMax < 0) {
 				t.Errorf("lookup tables written: %v, want %v", tables, tc.inlineMax < 0)
 			}

@@ -36,6 +36,13 @@ type Config struct {
 	Transparent *Transparent `yaml:"transparent,omitempty"`
 	// PAC is the pac section; nil leaves it out.
 	PAC map[string]any `yaml:"pac,omitempty"`
+	// DefaultAction, Upstream, UpstreamForwardedFor, Mode and DenyCIDRs are their keys; zero
+	// values leave them out (DenyCIDRs: nil leaves the default, an empty list sets none).
+	DefaultAction        string    `yaml:"default_action,omitempty"`
+	Upstream             string    `yaml:"upstream,omitempty"`
+	UpstreamForwardedFor *bool     `yaml:"upstream_forwarded_for,omitempty"`
+	Mode                 string    `yaml:"mode,omitempty"`
+	DenyCIDRs            *[]string `yaml:"deny_cidrs,omitempty"`
 }
 
 // Transparent is the transparent section.
@@ -84,6 +91,12 @@ type fileConfig struct {
 	Log         map[string]string   `yaml:"log"`
 	Transparent *Transparent        `yaml:"transparent,omitempty"`
 	PAC         map[string]any      `yaml:"pac,omitempty"`
+
+	DefaultAction        string    `yaml:"default_action,omitempty"`
+	Upstream             string    `yaml:"upstream,omitempty"`
+	UpstreamForwardedFor *bool     `yaml:"upstream_forwarded_for,omitempty"`
+	Mode                 string    `yaml:"mode,omitempty"`
+	DenyCIDRs            *[]string `yaml:"deny_cidrs,omitempty"`
 }
 
 // Proxy is one mdmproxy process started by a test.
@@ -113,7 +126,8 @@ func renderConfig(c Config, eventsPath string) []byte {
 	fc := fileConfig{
 		Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", AdminPprof: c.AdminPprof,
 		Clients: c.Clients, Roles: c.Roles, Rules: c.Rules, Hosts: c.Hosts, Timeouts: c.Timeouts, Limits: c.Limits, Transparent: c.Transparent,
-		PAC: c.PAC,
+		PAC:           c.PAC,
+		DefaultAction: c.DefaultAction, Upstream: c.Upstream, UpstreamForwardedFor: c.UpstreamForwardedFor, Mode: c.Mode, DenyCIDRs: c.DenyCIDRs,
 		Log: map[string]string{"format": "json", "output": "file:" + eventsPath, "level": "info"},
 	}
 	b, err := yaml.Marshal(fc)
@@ -357,9 +371,17 @@ type Event struct {
 		Request struct {
 			Method string `json:"method"`
 		} `json:"request"`
+		Response struct {
+			StatusCode int `json:"status_code"`
+		} `json:"response"`
 	} `json:"http"`
 	MDMProxy struct {
-		Intercepted bool `json:"intercepted"`
+		Intercepted bool   `json:"intercepted"`
+		Upstream    string `json:"upstream"`
+		Enforce     struct {
+			Action string `json:"action"`
+			Reason string `json:"reason"`
+		} `json:"enforce"`
 	} `json:"mdmproxy"`
 
 	Raw string `json:"-"`

@@ -86,12 +86,18 @@ const (
 	ReasonUpstreamNotIntercepted
 	// ReasonInternalError: the proxy failed (a recovered panic); the connection was closed.
 	ReasonInternalError
+	// ReasonProxyHeaderMissing: a source in proxy_protocol.trusted sent no PROXY header.
+	ReasonProxyHeaderMissing
+	// ReasonProxyHeaderUntrusted: a PROXY header from a source not in proxy_protocol.trusted.
+	ReasonProxyHeaderUntrusted
+	// ReasonBadProxyHeader: a trusted source's PROXY header did not parse.
+	ReasonBadProxyHeader
 )
 
 // The reasons of end events: why a tunnel or request ended.
 const (
 	// ReasonEOF: both sides finished.
-	ReasonEOF Reason = iota + ReasonInternalError + 1
+	ReasonEOF Reason = iota + ReasonBadProxyHeader + 1
 	// ReasonIdleTimeout: no bytes either way for timeouts.idle.
 	ReasonIdleTimeout
 	// ReasonHalfCloseTimeout: one side finished and the other went on past timeouts.half_close.
@@ -102,6 +108,8 @@ const (
 	ReasonShutdown
 	// ReasonRelayFailed: the proxy could not relay (e.g. out of descriptors).
 	ReasonRelayFailed
+	// ReasonPolicyRevoked: a reload's policy no longer allows the open tunnel.
+	ReasonPolicyRevoked
 
 	numReasons
 )
@@ -142,6 +150,9 @@ var reasonNames = [numReasons]string{
 	ReasonOwnAddress:             "own_address",
 	ReasonUpstreamNotIntercepted: "upstream_not_intercepted",
 	ReasonInternalError:          "internal_error",
+	ReasonProxyHeaderMissing:     "proxy_header_missing",
+	ReasonProxyHeaderUntrusted:   "proxy_header_untrusted",
+	ReasonBadProxyHeader:         "bad_proxy_header",
 
 	ReasonEOF:              "eof",
 	ReasonIdleTimeout:      "idle_timeout",
@@ -149,6 +160,7 @@ var reasonNames = [numReasons]string{
 	ReasonReset:            "reset",
 	ReasonShutdown:         "shutdown",
 	ReasonRelayFailed:      "relay_failed",
+	ReasonPolicyRevoked:    "policy_revoked",
 }
 
 func (r Reason) String() string {

@@ -25,8 +25,7 @@
 // are ignored (Kubernetes sets MDMPROXY_PORT and the like for a Service called mdmproxy).
 //
 // Every problem is reported at once, each naming its dotted key ("timeouts.idle_timout",
-// "rules[2].ports[0]") and, for YAML files, its line. Keys of features not built yet are part
-// of the schema but refused with "not supported yet" (see notbuilt.go).
+// "rules[2].ports[0]") and, for YAML files, its line.
 //
 // A Config holds inputs only. Load builds a fresh viper and a fresh Config on every call, so a
 // reload may call it from any goroutine; nothing in this package watches files or keeps state.

@@ -2,7 +2,6 @@ package config
 
 import (
 	"os"
-	"slices"
 
 	"github.com/spf13/viper"
 )
@@ -53,12 +52,6 @@ func Load(opts LoadOptions) (*Config, error) {
 	d.decode(c)
 	errs = append(errs, d.errs...)
 	errs = append(errs, validate(c)...)
-	// A value that is wrong is reported as such, not also as not supported yet.
-	for _, e := range notBuiltYet(c) {
-		if !slices.ContainsFunc(errs, func(other Error) bool { return other.Key == e.Key }) {
-			errs = append(errs, e)
-		}
-	}
 
 	if len(errs) > 0 || len(over.errs) > 0 {
 		// Line numbers cost a second parse of the file: only an invalid file needs them.

@@ -164,11 +164,10 @@ func TestLoadBad(t *testing.T) {
 		{"transparent.listen is admin_listen", "admin_listen: \"127.0.0.1:9090\"\ntransparent:\n  listen: [\"127.0.0.1:9090\"]\n", 3, "transparent.listen[0]", "clashes with admin_listen"},
 		{"transparent.listen twice", "transparent:\n  listen: [\"0.0.0.0:3129\", \"10.0.0.1:3129\"]\n", 2, "transparent.listen[1]", "clashes with transparent.listen[0]"},
 
-		// Features not built yet.
+		// Presets.
 		{"unknown preset", "presets: [apple-push, nope]\n", 1, "presets[1]", `unknown preset "nope"`},
 		{"presets_disabled names a preset", "presets: [google]\npresets_disabled: [google-fcm]\n", 2, "presets_disabled[0]", "unknown preset entry"},
 		{"admin rule takes a preset entry's name", "presets: [apple-push]\nrules:\n  - name: apple-push/courier\n    domains: [a.example]\n    ports: [443]\n", 3, "rules[0].name", "preset entry in use"},
-		{"proxy protocol", "proxy_protocol:\n  trusted: [10.0.0.0/8]\n", 2, "proxy_protocol.trusted", "not supported yet"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,20 +175,6 @@ func TestLoadBad(t *testing.T) {
 			errs := problems(t, err)
 			wantProblem(t, errs, path, tc.line, tc.key, tc.msg)
 		})
-	}
-}
-
-// A wrong value is reported as wrong, not also as not supported yet.
-func TestLoadBadValueNotAlsoUnsupported(t *testing.T) {
-	_, _, err := loadText(t, "c.yaml", "pac: {mdm: sideways}\nlimits: {max_tunnels: -1}\n")
-	errs := problems(t, err)
-	if len(errs) != 2 {
-		t.Fatalf("want 2 problems, got %d:\n%v", len(errs), errs)
-	}
-	for _, e := range errs {
-		if strings.Contains(e.Msg, "not supported yet") {
-			t.Errorf("unexpected %q", e.Error())
-		}
 	}
 }
 

@@ -185,6 +185,12 @@ func TestLoadSmallForms(t *testing.T) {
 			t.Errorf("got %v", c.Timeouts.ShutdownGrace)
 		}
 	})
+	t.Run("proxy_protocol.trusted", func(t *testing.T) {
+		c := mustLoad(t, "proxy_protocol: {trusted: [10.0.0.5/32, \"fd00::5/128\"]}\n")
+		if len(c.ProxyProtocol.Trusted) != 2 || c.ProxyProtocol.Trusted[0] != netip.MustParsePrefix("10.0.0.5/32") {
+			t.Errorf("trusted %v", c.ProxyProtocol.Trusted)
+		}
+	})
 	t.Run("shutdown_delay and admin_pprof", func(t *testing.T) {
 		c := mustLoad(t, "admin_pprof: true\ntimeouts: {shutdown_delay: 7s}\n")
 		if !c.AdminPprof || c.Timeouts.ShutdownDelay != 7*time.Second {

@@ -32,6 +32,8 @@ type Config struct {
 	Hosts      []Host              `yaml:"hosts,omitempty"`
 	Timeouts   map[string]string   `yaml:"timeouts,omitempty"`
 	Limits     map[string]int      `yaml:"limits,omitempty"`
+	// ProxyProtocol is proxy_protocol, e.g. {"trusted": ["127.0.0.1/32"]}.
+	ProxyProtocol map[string][]string `yaml:"proxy_protocol,omitempty"`
 	// Transparent is the transparent section; nil leaves it out.
 	Transparent *Transparent `yaml:"transparent,omitempty"`
 	// PAC is the pac section; nil leaves it out.
@@ -79,18 +81,19 @@ func loopbackHosts(names ...string) []Host {
 
 // fileConfig is the whole file the harness writes.
 type fileConfig struct {
-	Listen      string              `yaml:"listen"`
-	AdminListen string              `yaml:"admin_listen"`
-	AdminPprof  bool                `yaml:"admin_pprof,omitempty"`
-	Clients     []string            `yaml:"clients,omitempty"`
-	Roles       map[string][]string `yaml:"roles,omitempty"`
-	Rules       []Rule              `yaml:"rules"`
-	Hosts       []Host              `yaml:"hosts,omitempty"`
-	Timeouts    map[string]string   `yaml:"timeouts,omitempty"`
-	Limits      map[string]int      `yaml:"limits,omitempty"`
-	Log         map[string]string   `yaml:"log"`
-	Transparent *Transparent        `yaml:"transparent,omitempty"`
-	PAC         map[string]any      `yaml:"pac,omitempty"`
+	Listen        string              `yaml:"listen"`
+	AdminListen   string              `yaml:"admin_listen"`
+	AdminPprof    bool                `yaml:"admin_pprof,omitempty"`
+	Clients       []string            `yaml:"clients,omitempty"`
+	Roles         map[string][]string `yaml:"roles,omitempty"`
+	Rules         []Rule              `yaml:"rules"`
+	Hosts         []Host              `yaml:"hosts,omitempty"`
+	Timeouts      map[string]string   `yaml:"timeouts,omitempty"`
+	Limits        map[string]int      `yaml:"limits,omitempty"`
+	ProxyProtocol map[string][]string `yaml:"proxy_protocol,omitempty"`
+	Log           map[string]string   `yaml:"log"`
+	Transparent   *Transparent        `yaml:"transparent,omitempty"`
+	PAC           map[string]any      `yaml:"pac,omitempty"`
 
 	DefaultAction        string    `yaml:"default_action,omitempty"`
 	Upstream             string    `yaml:"upstream,omitempty"`
@@ -125,7 +128,7 @@ type Proxy struct {
 func renderConfig(c Config, eventsPath string) []byte {
 	fc := fileConfig{
 		Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", AdminPprof: c.AdminPprof,
-		Clients: c.Clients, Roles: c.Roles, Rules: c.Rules, Hosts: c.Hosts, Timeouts: c.Timeouts, Limits: c.Limits, Transparent: c.Transparent,
+		Clients: c.Clients, Roles: c.Roles, Rules: c.Rules, Hosts: c.Hosts, Timeouts: c.Timeouts, Limits: c.Limits, ProxyProtocol: c.ProxyProtocol, Transparent: c.Transparent,
 		PAC:           c.PAC,
 		DefaultAction: c.DefaultAction, Upstream: c.Upstream, UpstreamForwardedFor: c.UpstreamForwardedFor, Mode: c.Mode, DenyCIDRs: c.DenyCIDRs,
 		Log: map[string]string{"format": "json", "output": "file:" + eventsPath, "level": "info"},

@@ -23,13 +23,15 @@ type session struct {
 	srv    *Server
 	set    *Settings
 	conn   net.Conn
-	client netip.AddrPort
-	start  time.Time
-	lr     io.LimitedReader // bounds what the head and the hello may make us read
-	br     *bufio.Reader    // reads through lr; holds bytes the client sent ahead (an eager ClientHello)
-	done   bool             // set-up finished: counted out of Server.pending
-	plain  bool             // handed to the plain-HTTP server, which keeps the reader
-	slot   bool             // holds a limits slot (takeSlot) not yet handed to a tunnel
+	client netip.AddrPort // the client: the peer, or the one a trusted PROXY header names
+	// balancer is the peer that sent a trusted PROXY header; zero without one.
+	balancer netip.AddrPort
+	start    time.Time
+	lr       io.LimitedReader // bounds what the head and the hello may make us read
+	br       *bufio.Reader    // reads through lr; holds bytes the client sent ahead (an eager ClientHello)
+	done     bool             // set-up finished: counted out of Server.pending
+	plain    bool             // handed to the plain-HTTP server, which keeps the reader
+	slot     bool             // holds a limits slot (takeSlot) not yet handed to a tunnel
 	// proxyAuth is the CONNECT's Proxy-Authorization value: for an upstream without
 	// credentials of its own, never for an origin.
 	proxyAuth string
@@ -68,6 +70,9 @@ func (s *Server) serveConn(c net.Conn) {
 	ss.br.Reset(&ss.lr)
 	defer ss.putReader()
 	c.SetReadDeadline(ss.start.Add(ss.set.Timeouts.Header))
+	if !ss.readProxyHeader() {
+		return
+	}
 
 	// Look at the method without consuming: anything but CONNECT goes to the HTTP server,
 	// which must see the request from its first byte.
@@ -139,6 +144,7 @@ func (ss *session) event(a events.Action) *events.Event {
 		Action:     a,
 		SourceIP:   ss.client.Addr(),
 		SourcePort: ss.client.Port(),
+		Balancer:   ss.balancer,
 	}
 }
 

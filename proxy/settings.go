@@ -20,6 +20,9 @@ type Settings struct {
 	// allowlist.Target.HostPort writes them: a plain request for one is the proxy's own,
 	// answered by NonProxy and never forwarded.
 	OwnNames []string
+	// ProxyProtocolTrusted are the load balancers that must send a PROXY protocol header
+	// (proxy_protocol.trusted); a header from any other source is refused.
+	ProxyProtocolTrusted []netip.Prefix
 }
 
 // Timeouts bound each phase of a connection. Zero fields take the value of DefaultTimeouts.

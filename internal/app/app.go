@@ -35,6 +35,7 @@ func Settings(cfg *config.Config) (*proxy.Settings, error) {
 		Timeouts: proxy.Timeouts{Header: t.Header, Hello: t.Hello, Connect: t.Connect, Idle: t.Idle, HalfClose: t.HalfClose},
 		Limits: proxy.Limits{MaxHeaderBytes: l.MaxHeaderBytes, MaxHelloBytes: l.MaxHelloBytes,
 			MaxTunnels: l.MaxTunnels, MaxTunnelsPerClient: l.MaxTunnelsPerClient},
+		ProxyProtocolTrusted: cfg.ProxyProtocol.Trusted,
 	}
 	if cfg.Upstream != "" {
 		if set.Upstream, err = proxy.ParseUpstream(cfg.Upstream, cfg.UpstreamForwardedFor); err != nil {

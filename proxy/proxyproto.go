@@ -94,16 +94,10 @@ func (ss *session) trusted(addr netip.Addr) bool {
 	return false
 }
 
-// refuseProxyHeader refuses a connection for its PROXY header (or the lack of one) with an
-// event and a closed connection: what sent it is a balancer or a scanner, not a browser, so no
-// HTTP answer is written.
+// refuseProxyHeader refuses a connection for its PROXY header (or the lack of one): an event,
+// and the connection closed without an answer, as what sent it is a balancer or a scanner.
 func (ss *session) refuseProxyHeader(reason allowlist.Reason, msg string) {
-	ev := ss.event(events.ActionDeny)
-	ev.Reason = reason.String()
-	ss.srv.metrics.Denied.Add(1)
-	ss.srv.emit(ev)
-	ss.srv.Log.Debug().Str("peer", ss.conn.RemoteAddr().String()).Str("reason", reason.String()).Msg(msg)
-	ss.conn.Close()
+	ss.finish(ss.event(events.ActionDeny), outcome{action: events.ActionDeny, reason: reason, msg: msg})
 }
 
 // RemoteAddr is the client, which a trusted PROXY header may have named, so the plain-HTTP

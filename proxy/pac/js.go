@@ -85,21 +85,9 @@ func routeJS(r Route, upstream string) string {
 // set writes function name(h, ip4, ip6), which reports whether the host is in s. Each list
 // longer than inlineMax is written as a table before it.
 func (w *writer) set(name, comment string, s *set) {
-	var v4, v6, names string
-	if len(s.v4) > w.inlineMax {
-		keys, vals, lens := netKeys(s.v4)
-		w.table(name+"Net4", strconv.Itoa(len(s.v4))+" IPv4 prefixes", keys, vals)
-		w.lines("var " + name + "Len4 = " + jsInts(lens) + ";\n")
-		v4 = "return inNet4(" + name + "Net4, " + name + "Len4, h);\n"
-		w.need(inNet4JS)
-	}
-	if len(s.v6) > w.inlineMax {
-		keys, vals, lens := netKeys(s.v6)
-		w.table(name+"Net6", strconv.Itoa(len(s.v6))+" IPv6 prefixes", keys, vals)
-		w.lines("var " + name + "Len6 = " + jsInts(lens) + ";\n")
-		v6 = "return inNet6(" + name + "Net6, " + name + "Len6, h);\n"
-		w.need(inNet6JS)
-	}
+	v4 := w.netTable(name, "4", s.v4, inNet4JS)
+	v6 := w.netTable(name, "6", s.v6, inNet6JS)
+	names := ""
 	if len(s.names) > w.inlineMax {
 		keys, vals := nameKeys(s.names)
 		w.table(name+"Names", strconv.Itoa(len(s.names))+" names; 1: the exact name, 2: any name below it, 3: both", keys, vals)
@@ -114,6 +102,20 @@ func (w *writer) set(name, comment string, s *set) {
 	w.lines("\t")
 	w.orInline(names, s.names, nameTest, "")
 	w.lines("}\n")
+}
+
+// netTable writes the table of IPv4 or IPv6 prefixes (family "4" or "6") when there are more
+// than inlineMax, and returns the lookup statement; "" when the prefixes stay inline.
+func (w *writer) netTable(name, family string, es []entry, lookupJS string) string {
+	if len(es) <= w.inlineMax {
+		return ""
+	}
+	keys, vals, lens := netKeys(es)
+	table, lensVar := name+"Net"+family, name+"Len"+family
+	w.table(table, strconv.Itoa(len(es))+" IPv"+family+" prefixes", keys, vals)
+	w.lines("var " + lensVar + " = " + jsInts(lens) + ";\n")
+	w.need(lookupJS)
+	return "return inNet" + family + "(" + table + ", " + lensVar + ", h);\n"
 }
 
 // orInline writes the table lookup if there is one, else the inline alternatives.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -60,15 +61,7 @@ func eventsConfigLogged(cfg *config.Config, oplog zerolog.Logger) events.Config 
 // sameOutputs reports whether two configurations ship events the same way, so a reload can
 // keep the running event logger.
 func sameOutputs(a, b *config.Config) bool {
-	if a.Log.Level != b.Log.Level || len(a.Log.Outputs) != len(b.Log.Outputs) {
-		return false
-	}
-	for i := range a.Log.Outputs {
-		if a.Log.Outputs[i] != b.Log.Outputs[i] {
-			return false
-		}
-	}
-	return true
+	return a.Log.Level == b.Log.Level && a.Log.Aggregate == b.Log.Aggregate && slices.Equal(a.Log.Outputs, b.Log.Outputs)
 }
 
 func describeRule(r *allowlist.Rule) string {

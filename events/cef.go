@@ -70,62 +70,36 @@ func (c *CEFEncoder) AppendEvent(dst []byte, e *Event) []byte {
 	dst = strconv.AppendInt(dst, int64(severity(e)), 10)
 	dst = append(dst, '|')
 
-	x := cefExt{b: dst}
+	x := pairs{b: dst, sep: ' ', escape: appendCEFValue}
 	x.raw("rt", appendMillis(x.num[:0], eventTime(e)))
-	if c.observer != "" {
-		x.str("dvchost", c.observer)
-	}
+	x.opt("dvchost", c.observer)
 	x.str("act", string(e.Action))
 	x.str("outcome", e.outcome())
-	if e.Reason != "" {
-		x.str("reason", e.Reason)
-	}
-	if e.SourceIP.IsValid() {
-		x.raw("src", appendAddr(x.num[:0], e.SourceIP))
-	}
-	if e.SourcePort != 0 {
-		x.raw("spt", strconv.AppendUint(x.num[:0], uint64(e.SourcePort), 10))
-	}
-	domain, rawTarget := e.Domain()
-	if domain != "" {
-		x.str("dhost", domain)
-	}
-	if e.DestIP.IsValid() {
-		x.raw("dst", appendAddr(x.num[:0], e.DestIP))
-	}
-	if e.DestPort != 0 {
-		x.raw("dpt", strconv.AppendUint(x.num[:0], uint64(e.DestPort), 10))
-	}
-	if e.Action == ActionEnd || e.SourceBytes != 0 || e.DestBytes != 0 {
-		x.raw("in", strconv.AppendInt(x.num[:0], e.SourceBytes, 10))
-		x.raw("out", strconv.AppendInt(x.num[:0], e.DestBytes, 10))
-	}
-	if e.Method != "" {
-		x.str("requestMethod", e.Method)
-	}
-	if e.URL != "" {
-		x.str("request", e.URL)
-	}
+	x.opt("reason", e.Reason)
+	rawTarget := x.flow(e, &cefFlowKeys)
+	x.opt("requestMethod", e.Method)
+	x.opt("request", e.URL)
 	cat := "proxy"
 	if e.Intercepted {
 		cat = "intercepted"
 	}
 	x.str("cat", cat)
-	x.label("cs1", cefLabelRule, e.Rule)
-	x.label("cs2", cefLabelSNI, e.SNI)
-	x.label("cs3", cefLabelState, e.State())
-	x.label("cs4", cefLabelEnforceAction, string(e.EnforceAction))
-	x.label("cs5", cefLabelRawTarget, rawTarget)
-	x.label("cs6", cefLabelUpstream, e.Upstream)
-	x.label("flexString1", cefLabelEnforceReason, e.EnforceReason)
+	cefLabel(&x, "cs1", cefLabelRule, e.Rule)
+	cefLabel(&x, "cs2", cefLabelSNI, e.SNI)
+	cefLabel(&x, "cs3", cefLabelState, e.State())
+	cefLabel(&x, "cs4", cefLabelEnforceAction, string(e.EnforceAction))
+	cefLabel(&x, "cs5", cefLabelRawTarget, rawTarget)
+	cefLabel(&x, "cs6", cefLabelUpstream, e.Upstream)
+	cefLabel(&x, "flexString1", cefLabelEnforceReason, e.EnforceReason)
 	if e.Balancer.IsValid() {
-		x.label("flexString2", cefLabelBalancer, string(appendAddrPort(x.num[:0], e.Balancer)))
+		x.str("flexString2Label", cefLabelBalancer)
+		x.raw("flexString2", appendAddrPort(x.num[:0], e.Balancer))
 	}
 	switch {
 	case e.Dropped != 0:
-		x.labelRaw("cn1", cefLabelDropped, strconv.AppendUint(x.num[:0], e.Dropped, 10))
+		cefNumber(&x, "cn1", cefLabelDropped, int64(e.Dropped))
 	case e.aggregated():
-		x.labelRaw("cn1", cefLabelCount, strconv.AppendInt(x.num[:0], int64(e.Count), 10))
+		cefNumber(&x, "cn1", cefLabelCount, int64(e.Count))
 		if !e.FirstTime.IsZero() {
 			x.raw("start", appendMillis(x.num[:0], e.FirstTime))
 		}
@@ -134,44 +108,16 @@ func (c *CEFEncoder) AppendEvent(dst []byte, e *Event) []byte {
 		}
 	}
 	if e.Action == ActionEnd || e.Duration != 0 {
-		x.labelRaw("cn2", cefLabelDuration, strconv.AppendInt(x.num[:0], e.Duration.Milliseconds(), 10))
+		cefNumber(&x, "cn2", cefLabelDuration, e.Duration.Milliseconds())
 	}
 	if e.StatusCode != 0 {
-		x.labelRaw("cn3", cefLabelStatus, strconv.AppendInt(x.num[:0], int64(e.StatusCode), 10))
+		cefNumber(&x, "cn3", cefLabelStatus, int64(e.StatusCode))
 	}
 	return append(x.b, '\n')
 }
 
-// cefExt appends extension pairs, a space between them.
-type cefExt struct {
-	b     []byte
-	first bool
-	num   [64]byte // scratch for numbers and addresses
-}
-
-func (x *cefExt) key(k string) {
-	if x.first {
-		x.b = append(x.b, ' ')
-	}
-	x.first = true
-	x.b = append(x.b, k...)
-	x.b = append(x.b, '=')
-}
-
-// str appends a key with an escaped value.
-func (x *cefExt) str(k, v string) {
-	x.key(k)
-	x.b = appendCEFValue(x.b, v)
-}
-
-// raw appends a key with a value that needs no escaping (a number, an address).
-func (x *cefExt) raw(k string, v []byte) {
-	x.key(k)
-	x.b = append(x.b, v...)
-}
-
-// label appends a custom key and its label when v is not empty.
-func (x *cefExt) label(k, label, v string) {
+// cefLabel appends a custom string key and its label when v is not empty.
+func cefLabel(x *pairs, k, label, v string) {
 	if v == "" {
 		return
 	}
@@ -179,9 +125,10 @@ func (x *cefExt) label(k, label, v string) {
 	x.str(k, v)
 }
 
-func (x *cefExt) labelRaw(k, label string, v []byte) {
+// cefNumber appends a custom number key and its label.
+func cefNumber(x *pairs, k, label string, v int64) {
 	x.str(k+"Label", label)
-	x.raw(k, v)
+	x.int(k, v)
 }
 
 // appendCEFHeader appends a header field: '\' and '|' escaped; line breaks

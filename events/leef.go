@@ -1,7 +1,6 @@
 package events
 
 import (
-	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -41,45 +40,26 @@ func (l *LEEFEncoder) AppendEvent(dst []byte, e *Event) []byte {
 	dst = appendCEFHeader(dst, string(e.Action)) // LEEF escapes its header as CEF does
 	dst = append(dst, "|x09|"...)
 
-	x := leefAttrs{b: dst}
+	x := pairs{b: dst, sep: leefDelimiter, escape: appendLEEFValue}
 	x.raw("devTime", appendLEEFTime(x.num[:0], eventTime(e)))
 	x.str("devTimeFormat", leefTimeFormat)
-	if l.devName != "" {
-		x.str("devName", l.devName)
-	}
+	x.opt("devName", l.devName)
 	x.str("cat", string(e.Action))
-	x.raw("sev", strconv.AppendInt(x.num[:0], int64(severity(e)), 10))
+	x.int("sev", int64(severity(e)))
 	x.str("outcome", e.outcome())
 	x.str("state", e.State())
 	x.opt("reason", e.Reason)
-	if e.SourceIP.IsValid() {
-		x.raw("src", appendAddr(x.num[:0], e.SourceIP))
-	}
-	if e.SourcePort != 0 {
-		x.raw("srcPort", strconv.AppendUint(x.num[:0], uint64(e.SourcePort), 10))
-	}
-	domain, rawTarget := e.Domain()
-	x.opt("dstHost", domain)
-	if e.DestIP.IsValid() {
-		x.raw("dst", appendAddr(x.num[:0], e.DestIP))
-	}
-	if e.DestPort != 0 {
-		x.raw("dstPort", strconv.AppendUint(x.num[:0], uint64(e.DestPort), 10))
-	}
+	rawTarget := x.flow(e, &leefFlowKeys)
 	x.str("proto", "TCP")
-	if e.Action == ActionEnd || e.SourceBytes != 0 || e.DestBytes != 0 {
-		x.raw("srcBytes", strconv.AppendInt(x.num[:0], e.SourceBytes, 10))
-		x.raw("dstBytes", strconv.AppendInt(x.num[:0], e.DestBytes, 10))
-	}
 	if e.Action == ActionEnd || e.Duration != 0 {
-		x.raw("durationMs", strconv.AppendInt(x.num[:0], e.Duration.Milliseconds(), 10))
+		x.int("durationMs", e.Duration.Milliseconds())
 	}
 	x.opt("rule", e.Rule)
 	x.opt("sni", e.SNI)
 	x.opt("method", e.Method)
 	x.opt("url", e.URL)
 	if e.StatusCode != 0 {
-		x.raw("httpStatus", strconv.AppendInt(x.num[:0], int64(e.StatusCode), 10))
+		x.int("httpStatus", int64(e.StatusCode))
 	}
 	x.opt("rawTarget", rawTarget)
 	x.opt("enforceAction", string(e.EnforceAction))
@@ -92,7 +72,7 @@ func (l *LEEFEncoder) AppendEvent(dst []byte, e *Event) []byte {
 	}
 	x.opt("upstream", e.Upstream)
 	if e.aggregated() {
-		x.raw("count", strconv.AppendInt(x.num[:0], int64(e.Count), 10))
+		x.int("count", int64(e.Count))
 		if !e.FirstTime.IsZero() {
 			x.raw("firstTime", appendLEEFTime(x.num[:0], e.FirstTime))
 		}
@@ -101,42 +81,9 @@ func (l *LEEFEncoder) AppendEvent(dst []byte, e *Event) []byte {
 		}
 	}
 	if e.Dropped != 0 {
-		x.raw("dropped", strconv.AppendUint(x.num[:0], e.Dropped, 10))
+		x.int("dropped", int64(e.Dropped))
 	}
 	return append(x.b, '\n')
-}
-
-// leefAttrs appends attributes, the delimiter between them.
-type leefAttrs struct {
-	b     []byte
-	first bool
-	num   [64]byte
-}
-
-func (x *leefAttrs) key(k string) {
-	if x.first {
-		x.b = append(x.b, leefDelimiter)
-	}
-	x.first = true
-	x.b = append(x.b, k...)
-	x.b = append(x.b, '=')
-}
-
-func (x *leefAttrs) str(k, v string) {
-	x.key(k)
-	x.b = appendLEEFValue(x.b, v)
-}
-
-// opt appends k only when v is not empty.
-func (x *leefAttrs) opt(k, v string) {
-	if v != "" {
-		x.str(k, v)
-	}
-}
-
-func (x *leefAttrs) raw(k string, v []byte) {
-	x.key(k)
-	x.b = append(x.b, v...)
 }
 
 // appendLEEFTime appends t in UTC as devTimeFormat describes it.

@@ -196,7 +196,7 @@ func (s *Server) Restart(t testing.TB) {
 	s.start(t)
 }
 
-// Messages returns the messages received so far.
+// Messages returns the messages received so far (the complete lines of the file).
 func (s *Server) Messages(t testing.TB) []Message {
 	t.Helper()
 	data, err := os.ReadFile(s.out)
@@ -206,6 +206,8 @@ func (s *Server) Messages(t testing.TB) []Message {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// rsyslog may be writing a line right now: only complete lines count.
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
 	var out []Message
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 1<<16), 1<<20)

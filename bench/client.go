@@ -31,6 +31,7 @@ func (k Kind) String() string {
 // Endpoints are where the origins listen and the names they are reached by.
 type Endpoints struct {
 	PlainAddr, TLSAddr string // 127.0.0.1:port
+	HTTPAddr           string // the plain-HTTP origin (StartHTTPOrigin); "" when not started
 	PKI                *PKI
 }
 

@@ -213,6 +213,8 @@ func (r *Report) rows() []rowSpec {
 		{id: MSetupRate, label: fmt.Sprintf("Tunnel set-up rate, concurrency %d (tunnels/s)", p.SetupConcurrency)},
 		{id: MSetupP50, label: "Set-up latency p50 (ms)", prec: 2, latency: true},
 		{id: MSetupP99, label: "Set-up latency p99 (ms)", prec: 2, latency: true},
+		{id: MHTTPRateKeepAlive, label: fmt.Sprintf("Plain-HTTP requests/s, client keep-alive, concurrency %d", p.SetupConcurrency)},
+		{id: MHTTPRateNew, label: fmt.Sprintf("Plain-HTTP requests/s, a connection per request, concurrency %d", p.SetupConcurrency)},
 		{id: MIdleOpened, label: fmt.Sprintf("Idle TLS tunnels held of %d / alive after %s", p.IdleN, p.IdleHold)},
 		{id: MIdleFDs, label: "Descriptors per idle tunnel", prec: 2, perTunnel: true},
 		{id: MIdleKiB, label: "RSS per idle tunnel (KiB)", prec: 2, perTunnel: true},
@@ -417,6 +419,7 @@ func (r *Report) Checks() []Check {
 	ratioCheck("Tunnel set-up rate vs direct", MSetupRate, "mdmproxy", "direct", 0.80)
 	ratioCheck("Tunnel set-up rate vs Squid peek-and-splice", MSetupRate, "mdmproxy", "squid", 1.15)
 	ratioCheck("Tunnel set-up rate, syslog collector down, vs events to a file (issue #13)", MSetupRate, SyslogDownName, "mdmproxy", 0.95)
+	ratioCheck("CONNECT set-up rate chained through mdmproxy to Squid vs straight to Squid (issue #11)", MSetupRate, ChainName, "squid", 0.80)
 	{
 		m, ok1 := r.Results.Median(MSetupP99, "mdmproxy")
 		d, ok2 := r.Results.Median(MSetupP99, "direct")

@@ -101,6 +101,7 @@ func (s *Server) plainRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Req
 	pr.clientAuth = r.Header.Get("Proxy-Authorization")
 	removeHopByHop(r.Header)
 	r.RequestURI = ""
+	r.Close = false // the client's "Connection: close" is about its own connection, not the origin's
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &countingBody{ReadCloser: r.Body, n: &pr.sent}
 	}

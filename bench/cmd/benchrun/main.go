@@ -30,7 +30,7 @@ type options struct {
 	mdmproxy, squid, haproxy, goBin, repo, out, work string
 	relay, syslogDown                                bool
 	keep, micro                                      bool
-	rounds, idleRounds, bulkRounds                   int
+	rounds, idleRounds, bulkRounds, httpRounds       int
 	bulkMiB                                          int
 	bulkTunnels                                      int
 	setupDur                                         time.Duration
@@ -73,13 +73,14 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 8, "interleaved rounds of the set-up test (paired per-round CPU ratios need several for a useful confidence interval)")
 	flag.IntVar(&o.idleRounds, "idle-rounds", 3, "rounds of the idle test (0: -rounds)")
 	flag.IntVar(&o.bulkRounds, "bulk-rounds", 5, "rounds of the bulk tests (short runs: more rounds; 0: -rounds)")
+	flag.IntVar(&o.httpRounds, "http-rounds", 3, "rounds of the plain-HTTP request-rate test (each -setup-duration per proxy and keep-alive mode)")
 	flag.IntVar(&o.bulkMiB, "bulk-mib", 256, "MiB per bulk run (through one tunnel; split across tunnels for -bulk-tunnels)")
 	flag.IntVar(&o.bulkTunnels, "bulk-tunnels", 8, "tunnels of the parallel bulk test")
 	flag.DurationVar(&o.setupDur, "setup-duration", 5*time.Second, "length of one set-up rate run")
 	flag.IntVar(&o.setupConc, "setup-concurrency", 16, "concurrent clients of the set-up rate test")
 	flag.IntVar(&o.idleN, "idle-n", 8000, "idle TLS tunnels to hold")
 	flag.DurationVar(&o.idleHold, "idle-hold", 10*time.Second, "how long the idle tunnels are held")
-	flag.StringVar(&o.only, "only", "bulk,setup,idle,config,transparent", "which end-to-end tests to run (transparent: intercepted beside CONNECT tunnels, in network namespaces; needs root)")
+	flag.StringVar(&o.only, "only", "bulk,setup,plainhttp,idle,config,transparent", "which end-to-end tests to run (plainhttp: requests per second through mdmproxy, Squid and direct; transparent: intercepted beside CONNECT tunnels, in network namespaces; needs root)")
 	flag.IntVar(&o.bigRules, "big-rules", 10000, "rules in the large configuration of the config test")
 	flag.IntVar(&o.reloadTunnels, "reload-tunnels", 32, "open TLS tunnels during the reloads")
 	flag.IntVar(&o.reloads, "reloads", 5, "reloads of the large configuration under load")
@@ -185,6 +186,7 @@ func run(ctx context.Context, o *options) error {
 // proxies holds the running servers; a nil one is not running.
 type proxies struct {
 	mdm, squid, haproxy, relay, syslogDown *bench.Server
+	chain                                  *bench.Server // mdmproxy with Squid as its upstream
 }
 
 // set records the server started for the proxy named n.
@@ -200,6 +202,8 @@ func (p *proxies) set(n string, s *bench.Server) {
 		p.relay = s
 	case bench.SyslogDownName:
 		p.syslogDown = s
+	case bench.ChainName:
+		p.chain = s
 	}
 }
 
@@ -209,13 +213,19 @@ func (p *proxies) stop() {
 	p.haproxy.Stop()
 	p.relay.Stop()
 	p.syslogDown.Stop()
+	p.chain.Stop()
 	*p = proxies{}
 }
 
-func startProxy(ctx context.Context, o *options, name, work string, ep *bench.Endpoints, maxFDs int) (*bench.Server, error) {
+func startProxy(ctx context.Context, o *options, name, work string, ep *bench.Endpoints, maxFDs int, p *proxies) (*bench.Server, error) {
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	switch name {
+	case bench.ChainName:
+		if p.squid == nil {
+			return nil, fmt.Errorf("%s needs Squid started first", name)
+		}
+		return bench.StartMdmproxyChain(sctx, o.mdmproxy, work, p.squid.Addr)
 	case "mdmproxy":
 		return bench.StartMdmproxy(sctx, o.mdmproxy, work, ep)
 	case bench.SyslogDownName:
@@ -259,6 +269,8 @@ func targets(names []string, p *proxies, ep *bench.Endpoints) map[string]*bench.
 			ts[n] = bench.ConnectProxy(n, "Go CONNECT relay (reference)", func() string { return p.relay.Addr }, ep, pidOf(&p.relay))
 		case bench.SyslogDownName:
 			ts[n] = bench.ConnectProxy(n, "mdmproxy, syslog collector down", func() string { return p.syslogDown.Addr }, ep, pidOf(&p.syslogDown))
+		case bench.ChainName:
+			ts[n] = bench.ConnectProxy(n, "mdmproxy chained to Squid (upstream)", func() string { return p.chain.Addr }, ep, pidOf(&p.chain))
 		}
 	}
 	return ts
@@ -322,6 +334,12 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 		setupAll = append(slices.Clone(all), bench.SyslogDownName)
 		started = append(slices.Clone(proxyNames), bench.SyslogDownName)
 	}
+	// A CONNECT chained through mdmproxy to Squid, against the same CONNECT straight to Squid:
+	// the cost of the extra hop in front of a school's filter. Set-up only; started after Squid.
+	if squidBin != "" {
+		setupAll = append(slices.Clone(setupAll), bench.ChainName)
+		started = append(slices.Clone(started), bench.ChainName)
+	}
 	rep.Targets = append(rep.Targets, bench.TargetInfo{Name: "direct", Label: "direct"})
 	var p proxies
 	defer p.stop()
@@ -347,9 +365,16 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 	}
 
 	res := rep.Results
-	if want["bulk"] || want["setup"] {
+	if want["plainhttp"] {
+		stop, err := bench.StartHTTPOrigin(ep)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if want["bulk"] || want["setup"] || want["plainhttp"] {
 		for _, n := range started {
-			s, err := startProxy(ctx, o, n, work, ep, maxFDs)
+			s, err := startProxy(ctx, o, n, work, ep, maxFDs, &p)
 			if err != nil {
 				return err
 			}
@@ -439,6 +464,9 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 			logf("round %d set-up: %s", r+1, strings.Join(line, ", "))
 		}
 	}
+	if want["plainhttp"] {
+		plainHTTPRounds(ctx, o, ep, &p, res)
+	}
 	if want["setup"] || want["bulk"] {
 		profileMdmproxy(ctx, o, goBin, work, ep, p.mdm, ts["mdmproxy"], rep)
 	}
@@ -451,7 +479,7 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 					return ctx.Err()
 				}
 				// A fresh process each round: its baseline is a proxy that carried nothing yet.
-				s, err := startProxy(ctx, o, n, work, ep, maxFDs)
+				s, err := startProxy(ctx, o, n, work, ep, maxFDs, &p)
 				if err != nil {
 					res.Errorf("idle round %d %s: %v", r+1, n, err)
 					continue
@@ -540,6 +568,45 @@ func pairCPU(res *bench.Results, cpu map[string]float64) {
 	for other, v := range cpu {
 		if other != "mdmproxy" && v > 0 {
 			res.Add(bench.CPUSetupVs(other), "mdmproxy", m/v)
+		}
+	}
+}
+
+// plainHTTPRounds measures plain-HTTP requests per second directly, through mdmproxy (a rule
+// allows the origin: decided and forwarded by goproxy) and through Squid as a forward proxy,
+// with client keep-alive and with a new connection per request, in interleaved rounds.
+func plainHTTPRounds(ctx context.Context, o *options, ep *bench.Endpoints, p *proxies, res *bench.Results) {
+	via := map[string]**bench.Server{"mdmproxy": &p.mdm, "squid": &p.squid}
+	names := []string{"direct", "mdmproxy"}
+	if p.squid != nil {
+		names = append(names, "squid")
+	}
+	for r := range o.httpRounds {
+		for _, ka := range []bool{true, false} {
+			metric := bench.MHTTPRateNew
+			if ka {
+				metric = bench.MHTTPRateKeepAlive
+			}
+			var line []string
+			for _, n := range rotate(names, r) {
+				if ctx.Err() != nil {
+					return
+				}
+				addr, pid := "", func() int { return 0 }
+				if s := via[n]; s != nil {
+					srv := *s
+					addr, pid = srv.Addr, srv.Proc.PID
+				}
+				hr := bench.PlainHTTP(ctx, ep, addr, pid, o.setupConc, o.setupDur, ka)
+				if hr.Errors > 0 {
+					res.Errorf("plain HTTP round %d %s keep-alive %v: %d errors, first: %v", r+1, n, ka, hr.Errors, hr.FirstErr)
+				}
+				if hr.Done > 0 {
+					res.Add(metric, n, hr.Rate())
+				}
+				line = append(line, fmt.Sprintf("%s %.0f/s", n, hr.Rate()))
+			}
+			logf("round %d %s: %s", r+1, metric, strings.Join(line, ", "))
 		}
 	}
 }

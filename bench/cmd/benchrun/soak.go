@@ -20,7 +20,7 @@ import (
 func soak(ctx context.Context, o *options, work string, ep *bench.Endpoints) error {
 	p := &proxies{}
 	defer p.stop()
-	s, err := startProxy(ctx, o, "mdmproxy", work, ep, 0)
+	s, err := startProxy(ctx, o, "mdmproxy", work, ep, 0, p)
 	if err != nil {
 		return err
 	}

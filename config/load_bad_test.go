@@ -162,6 +162,7 @@ func TestLoadBad(t *testing.T) {
 		{"transparent.listen bad", "transparent:\n  listen: [\"3129\"]\n", 2, "transparent.listen[0]", "is not HOST:PORT"},
 		{"transparent.listen is listen", "listen: \"127.0.0.1:3128\"\ntransparent:\n  listen: [\"127.0.0.1:3129\", \":3128\"]\n", 3, "transparent.listen[1]", "clashes with listen"},
 		{"transparent.listen is admin_listen", "admin_listen: \"127.0.0.1:9090\"\ntransparent:\n  listen: [\"127.0.0.1:9090\"]\n", 3, "transparent.listen[0]", "clashes with admin_listen"},
+		{"transparent.listen is pac.listen", "pac:\n  listen: \":80\"\ntransparent:\n  listen: [\"10.0.0.1:80\"]\n", 4, "transparent.listen[0]", "clashes with pac.listen"},
 		{"transparent.listen twice", "transparent:\n  listen: [\"0.0.0.0:3129\", \"10.0.0.1:3129\"]\n", 2, "transparent.listen[1]", "clashes with transparent.listen[0]"},
 
 		// Presets.

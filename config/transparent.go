@@ -11,7 +11,7 @@ import (
 var transparentOS = runtime.GOOS == "linux"
 
 // checkTransparent checks the transparent section: addresses that can be listened on, none
-// shared with another of mdmproxy's listeners (or given twice), a known mode, and an operating
+// shared with another of mdmproxy's listeners (listen, admin_listen, pac.listen) or given twice, a known mode, and an operating
 // system that can intercept at all.
 func checkTransparent(c *Config) Errors {
 	var errs Errors
@@ -26,6 +26,9 @@ func checkTransparent(c *Config) Errors {
 		return errs
 	}
 	others := []struct{ key, addr string }{{"listen", c.Listen}, {"admin_listen", c.AdminListen}}
+	if c.PAC.Listen != "" {
+		others = append(others, struct{ key, addr string }{"pac.listen", c.PAC.Listen})
+	}
 	for i, l := range c.Transparent.Listen {
 		key := indexKey("transparent.listen", i)
 		if err := checkListenAddr(l); err != nil {

@@ -518,3 +518,121 @@ func TestTransparentNoLoop(t *testing.T) {
 		t.Errorf("event %s; want own_address for %s", e.Raw, dst)
 	}
 }
+
+// upstreamProxy is a minimal CONNECT proxy standing in for a school's content filter: it
+// records each CONNECT target, dials it (from the namespace dial belongs to) and relays.
+type upstreamProxy struct {
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	mu      sync.Mutex
+	targets []string
+}
+
+func (u *upstreamProxy) seen() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.targets...)
+}
+
+func (u *upstreamProxy) serve(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go u.relay(c)
+	}
+}
+
+func (u *upstreamProxy) relay(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitLimit))
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil || req.Method != http.MethodConnect {
+		return
+	}
+	u.mu.Lock()
+	u.targets = append(u.targets, req.Host)
+	u.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	o, err := u.dial(ctx, "tcp", req.Host)
+	cancel()
+	if err != nil {
+		io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+		return
+	}
+	defer o.Close()
+	io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+	go func() { io.Copy(o, br); o.(*net.TCPConn).CloseWrite() }()
+	io.Copy(c, o)
+}
+
+// TestTransparentUpstreamAndLimits: under default_action upstream, an intercepted flow no rule
+// allows goes to the upstream proxy with its original destination as the CONNECT target, while
+// allowed ones are still spliced directly; limits.max_tunnels_per_client holds for intercepted
+// flows, which are closed (no HTTP answer) when it is reached.
+func TestTransparentUpstreamAndLimits(t *testing.T) {
+	lab := newInterceptLab(t)
+	dial, stop, err := lab.origin.Dialer(&net.Dialer{}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	up := &upstreamProxy{dial: dial}
+	if err := lab.origin.Do(func() error {
+		ln, err := net.Listen("tcp", "198.51.100.2:3128")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { ln.Close() })
+		go up.serve(ln)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.gw.Nft(redirectRules); err != nil {
+		t.Fatal(err)
+	}
+	c := interceptConfig(&Transparent{Listen: []string{fmt.Sprintf("[::]:%d", redirectPort)}, Mode: "redirect"})
+	c.DefaultAction, c.Upstream = "upstream", "http://198.51.100.2:3128"
+	c.Limits = map[string]int{"max_tunnels_per_client": 2}
+	p := StartProxyIn(t, c, "ip", "netns", "exec", lab.gw.Name)
+
+	// No rule: to the upstream, by address, the hello replayed through it.
+	port, greeting, err := lab.tlsFrom(t, "203.0.113.13:443", "evil.example")
+	if err != nil || greeting != "origin 203.0.113.13:443 evil.example" {
+		t.Fatalf("through the upstream: %q, %v", greeting, err)
+	}
+	e := waitFlowEvent(t, p, "upstream", port, netip.MustParseAddrPort("203.0.113.13:443"))
+	if !e.MDMProxy.Intercepted {
+		t.Errorf("upstream event %s not marked intercepted", e.Raw)
+	}
+	if got := up.seen(); len(got) != 1 || got[0] != "203.0.113.13:443" {
+		t.Errorf("the upstream saw CONNECT targets %v, want [203.0.113.13:443]", got)
+	}
+	// Allowed: spliced directly, the upstream not asked. The connection stays open: it is the
+	// client's second tunnel.
+	port, greeting, err = lab.tlsFrom(t, "203.0.113.11:443", "")
+	if err != nil || greeting != "origin 203.0.113.11:443" {
+		t.Fatalf("allowed by CIDR: %q, %v", greeting, err)
+	}
+	waitFlowEvent(t, p, "splice", port, netip.MustParseAddrPort("203.0.113.11:443"))
+	if got := up.seen(); len(got) != 1 {
+		t.Errorf("an allowed flow went to the upstream: %v", got)
+	}
+	// A third tunnel from the same client crosses max_tunnels_per_client: closed, no HTTP.
+	before := lab.origins.count("203.0.113.12:5223")
+	c3 := lab.dialFrom(t, "203.0.113.12:5223")
+	tc := tls.Client(c3, &tls.Config{RootCAs: lab.pki.Pool, ServerName: "push.example"})
+	tc.SetDeadline(time.Now().Add(waitLimit))
+	if err := tc.Handshake(); err == nil {
+		t.Fatal("a tunnel over the per-client limit was spliced")
+	}
+	e = waitFlowEvent(t, p, "deny", c3.LocalAddr().(*net.TCPAddr).Port, netip.MustParseAddrPort("203.0.113.12:5223"))
+	if e.Event.Reason != "too_many_client_tunnels" || !e.MDMProxy.Intercepted {
+		t.Errorf("event %s; want too_many_client_tunnels", e.Raw)
+	}
+	if lab.origins.count("203.0.113.12:5223") != before {
+		t.Error("a flow over the limit reached the origin")
+	}
+}

@@ -146,9 +146,6 @@ func (ss *session) viaUpstream(ctx context.Context, ev *events.Event, d allowlis
 func (ss *session) takeSlot(ev *events.Event) bool {
 	ok, reason, status := ss.srv.slots.take(ss.client.Addr(), ss.set.Limits)
 	if !ok {
-		if ev.Intercepted {
-			status = 0 // an intercepted client never spoke HTTP: the connection is closed
-		}
 		ss.refuse(ev, status, reason, "too many tunnels; try again later")
 		return false
 	}

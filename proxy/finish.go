@@ -33,6 +33,11 @@ func (ss *session) finish(ev *events.Event, o outcome) {
 	if o.origin != nil {
 		o.origin.Close()
 	}
+	if ev.Intercepted {
+		// An intercepted client never spoke HTTP: no status line or relayed response, only a
+		// TLS alert when it spoke TLS.
+		o.status, o.resp = 0, nil
+	}
 	ev.Action, ev.Outcome, ev.Reason = o.action, events.OutcomeFailure, o.reason.String()
 	if o.status != 0 {
 		ev.StatusCode = o.status

@@ -124,17 +124,46 @@ func (s *Server) serveIntercepted(c net.Conn, mode TransparentMode) {
 	if !ss.takeSlot(ev) {
 		return
 	}
-	origin, err := ss.dialOne(ctx, dst.Addr(), dst.Port())
+	origin, ahead := ss.dialIntercepted(ctx, ev, d, dst)
 	cancel()
+	if origin == nil {
+		return
+	}
+	// A spliced hello is checked again if the server answers with a HelloRetryRequest; flows
+	// handed to the upstream or let through by default_action allow carry any bytes, as for
+	// CONNECT.
+	ss.splice(ev, q, d, origin, bufp, raw, herr == nil && d.Action == allowlist.Splice, int64(len(ahead)))
+}
+
+// dialIntercepted opens the flow's onward connection: to the original destination, and to
+// nothing else, or for default_action upstream through the upstream proxy with the original
+// destination as the CONNECT target (bytes the upstream sent past its 200 are passed on to the
+// client and returned). On failure it has closed the connection and returns nil.
+func (ss *session) dialIntercepted(ctx context.Context, ev *events.Event, d allowlist.Decision, dst netip.AddrPort) (net.Conn, []byte) {
+	if d.Action == allowlist.Upstream {
+		origin, ahead := ss.viaUpstream(ctx, ev, d, dst.String(), "")
+		if origin != nil && len(ahead) > 0 {
+			ss.conn.SetWriteDeadline(time.Now().Add(ss.set.Timeouts.Connect))
+			if _, err := ss.conn.Write(ahead); err != nil {
+				ss.abandon(ev, d, origin, allowlist.ReasonClientClosed, err)
+				return nil, nil
+			}
+			ss.conn.SetWriteDeadline(time.Time{})
+		}
+		return origin, ahead
+	}
+	dialStart := time.Now()
+	origin, err := ss.dialOne(ctx, dst.Addr(), dst.Port())
 	if err != nil {
 		reason := allowlist.ReasonDialFailed
 		if isTimeout(err) {
 			reason = allowlist.ReasonDialTimeout
 		}
 		ss.fail(ev, d, 0, reason, err)
-		return
+		return nil, nil
 	}
-	ss.splice(ev, q, d, origin, bufp, raw, herr == nil, 0)
+	ss.srv.obs().dial.Observe(time.Since(dialStart).Seconds())
+	return origin, nil
 }
 
 // decideIntercepted applies the spec's rule for intercepted flows. The original address is
@@ -188,11 +217,8 @@ func reportIntercepted(pol *allowlist.Policy, q allowlist.Query, d allowlist.Dec
 
 // interceptedVerdict turns a decision into the reason an intercepted flow is refused, if it is.
 func (ss *session) interceptedVerdict(d allowlist.Decision, q allowlist.Query) (allowlist.Decision, allowlist.Reason, string, bool) {
-	switch {
-	case !d.Allowed():
+	if !d.Allowed() {
 		return d, d.Reason, d.Explain(q), true
-	case d.Action == allowlist.Upstream:
-		return d, allowlist.ReasonUpstreamNotIntercepted, "default_action upstream does not apply to intercepted flows", true
 	}
 	return d, d.Reason, "", false
 }

@@ -48,6 +48,9 @@ func (ss *session) finish(ev *events.Event, o outcome) {
 		ss.srv.metrics.Failed.Add(1)
 	}
 	ss.srv.emit(ev)
+	// The limits' slot goes back before the client hears the answer: a client that retries at
+	// once must find it free.
+	ss.setupDone()
 	switch {
 	case o.err != nil:
 		ss.srv.Log.Info().Str("client", ss.client.String()).Str("target", ev.DestDomain).

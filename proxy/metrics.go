@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mdmproxy/mdmproxy/allowlist"
 	"github.com/mdmproxy/mdmproxy/events"
 )
 
@@ -47,7 +48,7 @@ var (
 
 func newObservers() *observers {
 	const ns = "mdmproxy"
-	return &observers{
+	o := &observers{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "decisions_total",
 			Help: "Decisions (one per connection or plain request, as its decision event), by action, rule and reason."},
 			[]string{"action", "rule", "reason"}),
@@ -61,6 +62,9 @@ func newObservers() *observers {
 		tunnel: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "tunnel_duration_seconds",
 			Help: "Life of ended tunnels, from accept to the end event.", Buckets: tunnelBuckets}),
 	}
+	// From the start, so an alert on revocations by reloads has a zero to start from.
+	o.ends.WithLabelValues(allowlist.ReasonPolicyRevoked.String())
+	return o
 }
 
 // obs returns the server's observers, made on first use so the zero Server works.

@@ -48,6 +48,7 @@ type Server struct {
 	metrics  Metrics
 	slots    slots // limits.max_tunnels and max_tunnels_per_client
 	metricsState
+	revokeState
 	answers answerCache // what DNS answered for intercepted flows' SNIs, within their TTL
 
 	mu             sync.Mutex
@@ -65,12 +66,23 @@ type Server struct {
 	parkAfter      time.Duration          // tests: park sooner than parkAfter
 }
 
-// Update installs a new settings snapshot for connections accepted from now on.
+// Update installs a new settings snapshot for connections accepted from now on. When the
+// policy changed, it then decides the open tunnels again and ends those the new policy refuses
+// (reason policy_revoked; see revoke.go): it returns when they are told to end.
 func (s *Server) Update(set *Settings) {
 	cp := *set
 	cp.Timeouts = set.Timeouts.withDefaults()
 	cp.Limits = set.Limits.withDefaults()
+	old := s.settings.Load()
+	if old != nil && old.Policy == cp.Policy {
+		cp.policyGen = old.policyGen
+	} else {
+		cp.policyGen = s.policyGen.Add(1)
+	}
 	s.settings.Store(&cp)
+	if old != nil && old.policyGen != cp.policyGen {
+		s.revoke(cp.Policy, cp.policyGen)
+	}
 }
 
 // Metrics returns the server's counters.

@@ -23,6 +23,8 @@ type Settings struct {
 	// ProxyProtocolTrusted are the load balancers that must send a PROXY protocol header
 	// (proxy_protocol.trusted); a header from any other source is refused.
 	ProxyProtocolTrusted []netip.Prefix
+
+	policyGen uint64 // set by Server.Update: which policy this is, for reload revocation
 }
 
 // Timeouts bound each phase of a connection. Zero fields take the value of DefaultTimeouts.

@@ -42,6 +42,8 @@ type tunnel struct {
 	endReason    atomic.Pointer[allowlist.Reason] // the first reason to end wins
 	pumps        [2]parkable                      // the splice pumps, which abort must finish when parked
 	holdsSlot    bool                             // holds its client's limits slot (decision.SourceIP)
+	query        allowlist.Query                  // what its last decision was asked; a reload asks again
+	policyGen    atomic.Uint64                    // the generation of the policy that last allowed it; 0: never re-decided
 }
 
 // parkable is a pump that may be parked without a goroutine (see parker).
@@ -65,6 +67,7 @@ func (t *tunnel) start() bool {
 		return false
 	}
 	run()
+	t.revokeLate()
 	return true
 }
 

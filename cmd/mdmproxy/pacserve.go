@@ -39,8 +39,9 @@ func startPAC(cfg *config.Config, pol *allowlist.Policy, srv *proxy.Server, sink
 	}
 	p.http = &http.Server{
 		Handler:           p.handler.OwnListener(addrPort(proxyLn.Addr()).Port()),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       time.Minute,
+		ReadHeaderTimeout: cfg.Timeouts.Header,
+		IdleTimeout:       cfg.Timeouts.Header,
+		WriteTimeout:      time.Minute, // a large policy's file to a slow client, but not forever
 		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
 	}
 	go p.http.Serve(p.ln)

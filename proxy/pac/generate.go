@@ -1,6 +1,7 @@
 package pac
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -92,6 +93,7 @@ func Generate(o Options) (*File, error) {
 		if upstream, err = CanonicalHostPort(o.Upstream); err != nil {
 			return nil, fmt.Errorf("pac: upstream: %v", err)
 		}
+		o.Upstream = upstream // the header names it too
 	}
 	inlineMax := o.InlineMax
 	if inlineMax == 0 {
@@ -103,7 +105,7 @@ func Generate(o Options) (*File, error) {
 	}
 	mdm := mdmSet(o.Policy.Rules())
 
-	var b strings.Builder
+	var b bytes.Buffer
 	w := writer{b: &b, inlineMax: inlineMax}
 	w.main(o.MDM, o.Rest, upstream)
 	w.set("isDirect", "pac.direct: always DIRECT.", direct)
@@ -111,7 +113,7 @@ func Generate(o Options) (*File, error) {
 	for _, js := range w.lookups {
 		w.lines(js)
 	}
-	f := &File{head: header(o, len(o.Policy.Rules())), body: []byte(b.String())}
+	f := &File{head: header(o, len(o.Policy.Rules())), body: b.Bytes()}
 	f.bodySum = sha256.Sum256(f.body)
 	return f, nil
 }

@@ -1,8 +1,10 @@
 package pac
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 )
@@ -59,12 +61,25 @@ function hextets(h) {
 
 // writer writes the body of the file.
 type writer struct {
-	b         *strings.Builder
+	b         *bytes.Buffer
 	inlineMax int
 	lookups   []string // lookup functions the tables need, written once at the end
+	written   int      // entries written so far
 }
 
 func (w *writer) lines(s string) { w.b.WriteString(s) }
+
+// yieldEntries is how many entries are written between two yields to the Go scheduler: a
+// reload generates the file on a running proxy, and a goroutine otherwise keeps its processor
+// for 10 ms or more while tunnel pumps woken on it wait (as allowlist.Compile does).
+const yieldEntries = 1024
+
+// entryWritten yields now and then; see yieldEntries.
+func (w *writer) entryWritten() {
+	if w.written++; w.written%yieldEntries == 0 {
+		runtime.Gosched()
+	}
+}
 
 // main writes FindProxyForURL with its routes.
 func (w *writer) main(mdm, rest Route, upstream string) {
@@ -151,6 +166,7 @@ func (w *writer) alternatives(es []entry, test func(string) string, guard string
 			w.lines(" ||")
 		}
 		w.lines(" // " + commentSafe(e.rule) + "\n")
+		w.entryWritten()
 	}
 	w.lines("\t);\n")
 }
@@ -163,6 +179,7 @@ func (w *writer) table(name, comment string, keys []string, vals map[string]int)
 			w.lines(",")
 		}
 		w.lines("\n" + strconv.Quote(key) + ":" + strconv.Itoa(vals[key]))
+		w.entryWritten()
 	}
 	w.lines("\n};\n")
 }

@@ -38,8 +38,13 @@ type Config struct {
 	Transparent *Transparent `yaml:"transparent,omitempty"`
 	// PAC is the pac section; nil leaves it out.
 	PAC map[string]any `yaml:"pac,omitempty"`
-	// DefaultAction, Upstream, UpstreamForwardedFor, Mode and DenyCIDRs are their keys; zero
-	// values leave them out (DenyCIDRs: nil leaves the default, an empty list sets none).
+	// Beyond is what happens to what no rule allows.
+	Beyond Beyond `yaml:",inline"`
+}
+
+// Beyond is the keys for everything that is not MDM; zero values leave them out (DenyCIDRs:
+// nil leaves the default, an empty list sets none).
+type Beyond struct {
 	DefaultAction        string    `yaml:"default_action,omitempty"`
 	Upstream             string    `yaml:"upstream,omitempty"`
 	UpstreamForwardedFor *bool     `yaml:"upstream_forwarded_for,omitempty"`
@@ -94,12 +99,7 @@ type fileConfig struct {
 	Log           map[string]string   `yaml:"log"`
 	Transparent   *Transparent        `yaml:"transparent,omitempty"`
 	PAC           map[string]any      `yaml:"pac,omitempty"`
-
-	DefaultAction        string    `yaml:"default_action,omitempty"`
-	Upstream             string    `yaml:"upstream,omitempty"`
-	UpstreamForwardedFor *bool     `yaml:"upstream_forwarded_for,omitempty"`
-	Mode                 string    `yaml:"mode,omitempty"`
-	DenyCIDRs            *[]string `yaml:"deny_cidrs,omitempty"`
+	Beyond        Beyond              `yaml:",inline"`
 }
 
 // Proxy is one mdmproxy process started by a test.
@@ -129,9 +129,9 @@ func renderConfig(c Config, eventsPath string) []byte {
 	fc := fileConfig{
 		Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", AdminPprof: c.AdminPprof,
 		Clients: c.Clients, Roles: c.Roles, Rules: c.Rules, Hosts: c.Hosts, Timeouts: c.Timeouts, Limits: c.Limits, ProxyProtocol: c.ProxyProtocol, Transparent: c.Transparent,
-		PAC:           c.PAC,
-		DefaultAction: c.DefaultAction, Upstream: c.Upstream, UpstreamForwardedFor: c.UpstreamForwardedFor, Mode: c.Mode, DenyCIDRs: c.DenyCIDRs,
-		Log: map[string]string{"format": "json", "output": "file:" + eventsPath, "level": "info"},
+		PAC:    c.PAC,
+		Beyond: c.Beyond,
+		Log:    map[string]string{"format": "json", "output": "file:" + eventsPath, "level": "info"},
 	}
 	b, err := yaml.Marshal(fc)
 	if err != nil {

@@ -56,8 +56,8 @@ func TestTunnelLimits(t *testing.T) {
 func TestReportMode(t *testing.T) {
 	echo := startOrigin(t, plainEcho)
 	noLoopback := []string{"10.0.0.0/8"}
-	p := StartProxy(t, Config{Mode: "report", Clients: []string{"127.0.0.0/30"}, DenyCIDRs: &noLoopback,
-		Hosts: loopbackHosts("other.test", "meta.test")})
+	p := StartProxy(t, Config{Clients: []string{"127.0.0.0/30"}, Hosts: loopbackHosts("other.test"),
+		Beyond: Beyond{Mode: "report", DenyCIDRs: &noLoopback}})
 	target := "other.test:" + strconv.Itoa(echo.Port)
 
 	pc, r := connectAs(t, "127.0.0.2", p.Addr, target, "")
@@ -76,7 +76,7 @@ func TestReportMode(t *testing.T) {
 	}
 	p.WaitEvent(t, Match{SrcPort: r.SrcPort, Action: "deny", Reason: "client_not_allowed"})
 
-	p2 := StartProxy(t, Config{Mode: "report", Hosts: loopbackHosts("other.test")})
+	p2 := StartProxy(t, Config{Hosts: loopbackHosts("other.test"), Beyond: Beyond{Mode: "report"}})
 	_, r = connectAs(t, "127.0.0.2", p2.Addr, target, "")
 	if r.Status != http.StatusForbidden {
 		t.Fatalf("an address in deny_cidrs: %s, want 403", r.Line)
@@ -135,7 +135,7 @@ func TestPlainHTTP(t *testing.T) {
 		"GET " + u + "/ HTTP/1.1\r\nHost: example.com\r\n\r\n",
 		"POST " + u + "/ HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
 	} {
-		c := dialFrom(t, "127.0.0.1", p.Addr)
+		c := mustDialFrom(t, "127.0.0.1", p.Addr)
 		c.Write([]byte(req))
 		r, err := readConnectReply(bufio.NewReader(c))
 		if err != nil || r.Status != http.StatusBadRequest {

@@ -167,23 +167,10 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// dialFrom opens a TCP connection to addr from the loopback address local: a device other than
-// the proxy's own address, whose address the filter must see.
-func dialFrom(t *testing.T, local, addr string) *net.TCPConn {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: waitLimit}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c.(*net.TCPConn)
-}
-
 // connectAs sends a CONNECT from local with extra header lines and reads the answer.
 func connectAs(t *testing.T, local, proxyAddr, target, extra string) (*proxyConn, ConnectReply) {
 	t.Helper()
-	c := dialFrom(t, local, proxyAddr)
+	c := mustDialFrom(t, local, proxyAddr).(*net.TCPConn)
 	c.SetDeadline(time.Now().Add(waitLimit))
 	io.WriteString(c, connectHead(target, extra))
 	br := bufio.NewReader(c)
@@ -226,9 +213,8 @@ func upstreamConfig(upstream string, mdmPort int) Config {
 	return Config{
 		Rules: []Rule{{Name: "apple-push", Domains: []string{"courier.push.apple.com"}, CIDRs: []string{"127.0.0.1/32"},
 			Ports: []int{mdmPort}, TLS: "required", Persistent: true}},
-		Hosts:         loopbackHosts("courier.push.apple.com"),
-		DefaultAction: "upstream",
-		Upstream:      upstream,
+		Hosts:  loopbackHosts("courier.push.apple.com"),
+		Beyond: Beyond{DefaultAction: "upstream", Upstream: upstream},
 	}
 }
 

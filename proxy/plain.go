@@ -1,10 +1,10 @@
 package proxy
 
 import (
-	"io"
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/elazarl/goproxy"
@@ -45,7 +45,7 @@ func (s *Server) plainServer() *plainServer {
 			// time-outs of the settings in force (plainConn); the server's own stay out of
 			// its way, and it never sees a head larger than limits.max_header_bytes.
 			MaxHeaderBytes: maxHeaderBytesBound,
-			ErrorLog:       log.New(io.Discard, "", 0),
+			ErrorLog:       log.New(goproxyLogger{s}, "", 0), // a recovered handler panic, with its stack
 		}
 		go p.http.Serve(p)
 		s.plain.Store(p)
@@ -97,3 +97,10 @@ func (s *Server) serveNonProxy(w http.ResponseWriter, r *http.Request) {
 type goproxyLogger struct{ s *Server }
 
 func (l goproxyLogger) Printf(format string, v ...any) { l.s.Log.Warn().Msgf("goproxy: "+format, v...) }
+
+// Write takes the HTTP server's own error log (a handler's recovered panic) to the operational
+// log, at error.
+func (l goproxyLogger) Write(p []byte) (int, error) {
+	l.s.Log.Error().Msg("plain-HTTP server: " + strings.TrimSpace(string(p)))
+	return len(p), nil
+}

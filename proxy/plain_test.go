@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -241,5 +243,43 @@ func TestPlainKeepAliveAndSmuggling(t *testing.T) {
 				t.Errorf("event %+v", ev)
 			}
 		})
+	}
+}
+
+// A reload reaches kept-alive plain-HTTP connections: the next request on the same connection
+// is decided by the new policy.
+func TestPlainReloadReachesKeptAliveConnections(t *testing.T) {
+	port, _ := plainOrigin(t)
+	srv, addr, _ := testProxy(t, []allowlist.Rule{loopbackRule("plain", port, false, allowlist.TLSOptional)}, loopbackHosts, nil)
+	client := plainClient(addr)
+	u := "http://origin.test:" + strconv.Itoa(int(port)) + "/"
+	get := func() int {
+		resp, err := client.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var conns int
+	client.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, a string) (net.Conn, error) {
+		conns++
+		var d net.Dialer
+		return d.DialContext(ctx, network, a)
+	}
+	if s := get(); s != 200 {
+		t.Fatalf("before the reload: %d", s)
+	}
+	pol, err := allowlist.Compile(allowlist.Spec{Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Update(&Settings{Policy: pol, Hosts: loopbackHosts})
+	if s := get(); s != http.StatusForbidden {
+		t.Fatalf("after the reload: %d, want 403", s)
+	}
+	if conns != 1 {
+		t.Errorf("%d connections to the proxy, want both requests on one", conns)
 	}
 }

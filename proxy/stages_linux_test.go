@@ -56,7 +56,7 @@ func TestDefaultActionAllow(t *testing.T) {
 		if status != 200 {
 			t.Fatalf("status %d", status)
 		}
-		if err := roundTripConn(c, "not TLS at all"); err != nil {
+		if err := roundTrip(c, "not TLS at all"); err != nil {
 			t.Fatal(err)
 		}
 		ev := rec.wait(t, byAction(events.ActionAllow))
@@ -89,7 +89,7 @@ func TestReportMode(t *testing.T) {
 			t.Fatalf("status %d, want the refusal let through", status)
 		}
 		tc := tls.Client(c, &tls.Config{ServerName: "other.test", RootCAs: pool})
-		if err := roundTripConn(tc, "let through"); err != nil {
+		if err := roundTrip(tc, "let through"); err != nil {
 			t.Fatal(err)
 		}
 		ev := rec.wait(t, byAction(events.ActionAllow))
@@ -104,7 +104,7 @@ func TestReportMode(t *testing.T) {
 			t.Fatalf("status %d", status)
 		}
 		tc := tls.Client(c, &tls.Config{ServerName: "other.test", RootCAs: pool})
-		if err := roundTripConn(tc, "fronted"); err != nil {
+		if err := roundTrip(tc, "fronted"); err != nil {
 			t.Fatal(err)
 		}
 		ev := rec.wait(t, func(e events.Event) bool { return e.Action != events.ActionEnd })
@@ -143,7 +143,7 @@ func TestTunnelLimits(t *testing.T) {
 			_, c1 := connectStatus(t, addr, target)
 			_, c2 := connectStatus(t, addr, target)
 			for _, c := range []net.Conn{c1, c2} {
-				if err := roundTripConn(c, "open"); err != nil {
+				if err := roundTrip(c, "open"); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -184,21 +184,4 @@ func TestTunnelLimits(t *testing.T) {
 			t.Fatalf("status %d, want 200", status)
 		}
 	})
-}
-
-// roundTripConn writes msg and reads it back from an echo.
-func roundTripConn(c net.Conn, msg string) error {
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	if _, err := io.WriteString(c, msg); err != nil {
-		return err
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, buf); err != nil {
-		return err
-	}
-	if string(buf) != msg {
-		return io.ErrUnexpectedEOF
-	}
-	return nil
 }

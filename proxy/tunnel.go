@@ -30,6 +30,7 @@ type tunnel struct {
 	srv            *Server
 	client, origin net.Conn
 	persistent     bool
+	holdsSlot      bool // holds its client's limits slot (decision.SourceIP); beside persistent, in its padding
 	idle, halfShut time.Duration
 	decision       *events.Event // the decision event; the end event repeats its facts
 	started        time.Time
@@ -41,7 +42,6 @@ type tunnel struct {
 	keptAlive    atomic.Bool                      // keepAlive has run
 	endReason    atomic.Pointer[allowlist.Reason] // the first reason to end wins
 	pumps        [2]parkable                      // the splice pumps, which abort must finish when parked
-	holdsSlot    bool                             // holds its client's limits slot (decision.SourceIP)
 	query        allowlist.Query                  // what its last decision was asked; a reload asks again
 	policyGen    atomic.Uint64                    // the generation of the policy that last allowed it; 0: never re-decided
 }

@@ -38,8 +38,8 @@ type Config struct {
 	Transparent *Transparent `yaml:"transparent,omitempty"`
 	// PAC is the pac section; nil leaves it out.
 	PAC map[string]any `yaml:"pac,omitempty"`
-	// Beyond is what happens to what no rule allows.
-	Beyond Beyond `yaml:",inline"`
+	// Beyond is what happens to what no rule allows (c.DefaultAction, c.Mode, ...).
+	Beyond `yaml:",inline"`
 }
 
 // Beyond is the keys for everything that is not MDM; zero values leave them out (DenyCIDRs:
@@ -99,7 +99,7 @@ type fileConfig struct {
 	Log           map[string]string   `yaml:"log"`
 	Transparent   *Transparent        `yaml:"transparent,omitempty"`
 	PAC           map[string]any      `yaml:"pac,omitempty"`
-	Beyond        Beyond              `yaml:",inline"`
+	Beyond        `yaml:",inline"`
 }
 
 // Proxy is one mdmproxy process started by a test.

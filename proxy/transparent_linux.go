@@ -18,9 +18,6 @@ import (
 // twin of SO_ORIGINAL_DST; golang.org/x/sys/unix names only the IPv4 one. Both are 80.
 const ip6tSOOriginalDst = 80
 
-// TransparentSupported reports whether this build can intercept connections.
-const TransparentSupported = true
-
 // ListenTransparent opens a listener for connections redirected by netfilter. Under
 // TransparentTProxy the socket gets IP_TRANSPARENT (or IPV6_TRANSPARENT), so that it accepts
 // connections addressed to any destination that the TPROXY rule sends to it; under

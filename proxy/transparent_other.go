@@ -9,10 +9,6 @@ import (
 	"net/netip"
 )
 
-// TransparentSupported reports whether this build can intercept connections: only Linux
-// (netfilter) can.
-const TransparentSupported = false
-
 // ErrTransparentUnsupported is returned by ListenTransparent outside Linux.
 var ErrTransparentUnsupported = errors.New("transparent interception needs Linux (netfilter REDIRECT or TPROXY)")
 

@@ -109,3 +109,72 @@ func TestAdminPprof(t *testing.T) {
 		t.Errorf("GET /debug/pprof/heap with admin_pprof: %d, %d bytes", code, len(body))
 	}
 }
+
+// TestShutdownDrainsPlainRequest: a plain-HTTP request in flight when SIGTERM arrives (its
+// origin still answering) completes, whole, after the listener has closed; then the process
+// exits 0 without waiting for the grace to end.
+func TestShutdownDrainsPlainRequest(t *testing.T) {
+	t.Parallel()
+	arrived, release := make(chan struct{}), make(chan struct{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		w.Write([]byte("the whole answer"))
+	})}
+	go origin.Serve(ln)
+	t.Cleanup(func() { origin.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+	p := StartProxy(t, Config{
+		Rules:    []Rule{plainRule("web", "web.mdm.test", port, false)},
+		Hosts:    loopbackHosts("web.mdm.test"),
+		Timeouts: map[string]string{"shutdown_grace": "20s"},
+	})
+
+	type result struct {
+		body string
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := plainClientFrom("127.0.0.1", p.Addr).Get("http://web.mdm.test:" + strconv.Itoa(port) + "/slow")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		got <- result{string(b), err}
+	}()
+	select {
+	case <-arrived:
+	case r := <-got:
+		t.Fatalf("the request ended before it reached the origin: %v", r.err)
+	}
+	p.Signal(t, syscall.SIGTERM)
+	waitFor(t, "the proxy listener to refuse connections", func() bool {
+		c, err := dialProxy(p.Addr)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+	if p.Exited() {
+		t.Fatal("the process exited with a plain request in flight")
+	}
+	close(release)
+	r := <-got
+	if r.err != nil || r.body != "the whole answer" {
+		t.Fatalf("the request in flight: %q, %v; want the whole answer", r.body, r.err)
+	}
+	if code := p.WaitExit(t); code != 0 {
+		t.Fatalf("exit status %d, want 0", code)
+	}
+	if p.CountLog(logMessage("shutdown grace ended; open tunnels were closed")) != 0 {
+		t.Error("the process waited for the grace to end although the request had finished")
+	}
+}

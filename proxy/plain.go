@@ -46,6 +46,7 @@ func (s *Server) plainServer() *plainServer {
 			// its way, and it never sees a head larger than limits.max_header_bytes.
 			MaxHeaderBytes: maxHeaderBytesBound,
 			ErrorLog:       log.New(goproxyLogger{s}, "", 0), // a recovered handler panic, with its stack
+			ConnContext:    withBalancer,                     // a trusted PROXY header's balancer, for the events
 		}
 		go p.http.Serve(p)
 		s.plain.Store(p)

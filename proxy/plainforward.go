@@ -51,7 +51,7 @@ func (s *Server) plainRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Req
 	pr := &plainReq{srv: s, set: set, start: time.Now()}
 	ctx.UserData = pr
 	pr.ev = &events.Event{Time: pr.start, Action: events.ActionDeny, SourceIP: ap.Addr().Unmap(), SourcePort: ap.Port(),
-		Method: r.Method, URL: withoutUserInfo(r.URL)}
+		Method: r.Method, URL: withoutUserInfo(r.URL), Balancer: balancerOf(r.Context())}
 
 	port := r.URL.Port()
 	if port == "" {

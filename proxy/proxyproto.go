@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -103,3 +104,20 @@ func (ss *session) refuseProxyHeader(reason allowlist.Reason, msg string) {
 // RemoteAddr is the client, which a trusted PROXY header may have named, so the plain-HTTP
 // server's requests carry it in RemoteAddr (the clients check and the events read it there).
 func (pc *plainConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(pc.ss.client) }
+
+type balancerKey struct{}
+
+// withBalancer is the plain-HTTP server's ConnContext: it keeps the balancer that sent the
+// connection's trusted PROXY header, so each request's events name it (mdmproxy.balancer).
+func withBalancer(ctx context.Context, c net.Conn) context.Context {
+	if pc, ok := c.(*plainConn); ok && pc.ss.balancer.IsValid() {
+		return context.WithValue(ctx, balancerKey{}, pc.ss.balancer)
+	}
+	return ctx
+}
+
+// balancerOf is the balancer withBalancer kept; zero without one.
+func balancerOf(ctx context.Context) netip.AddrPort {
+	b, _ := ctx.Value(balancerKey{}).(netip.AddrPort)
+	return b
+}

@@ -117,8 +117,8 @@ func TestProxyProtocol(t *testing.T) {
 			t.Errorf("reply %q, want 403 (no rule)", reply)
 		}
 		ev := rec.wait(t, func(e events.Event) bool { return e.SourcePort == 40008 })
-		if ev.SourceIP.String() != "127.0.0.5" || ev.Method != "GET" {
-			t.Errorf("plain event from %s (%s), want 127.0.0.5", ev.SourceIP, ev.Method)
+		if ev.SourceIP.String() != "127.0.0.5" || ev.Method != "GET" || ev.Balancer.String() != c.LocalAddr().String() {
+			t.Errorf("plain event from %s via %s (%s), want 127.0.0.5 via %s", ev.SourceIP, ev.Balancer, ev.Method, c.LocalAddr())
 		}
 	})
 

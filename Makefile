@@ -44,6 +44,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseAnswers$$' -fuzztime=$(FUZZTIME) ./proxy/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseNameServers$$' -fuzztime=$(FUZZTIME) ./proxy/
 	$(GO) test -run='^$$' -fuzz='^FuzzProxyFromRequest$$' -fuzztime=$(FUZZTIME) ./proxy/pac/
+	$(GO) test -run='^$$' -fuzz='^FuzzSuggestion$$' -fuzztime=$(FUZZTIME) ./internal/status/
+	$(GO) test -run='^$$' -fuzz='^FuzzSearch$$' -fuzztime=$(FUZZTIME) ./internal/status/
 
 # The benchmark suite (bench/, issue #3): installs squid-openssl and haproxy if missing, then
 # measures mdmproxy, Squid peek-and-splice and HAProxy against direct connections on loopback,

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func fakeTunnels(ts []proxy.TunnelInfo) func(func(proxy.TunnelInfo)) {
 // testNow is the clock of testPage.
 var testNow = time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 
-func testPage(t *testing.T, ts []proxy.TunnelInfo) *Page {
+func testPage(t testing.TB, ts []proxy.TunnelInfo) *Page {
 	now := testNow
 	p := &Page{Tunnels: fakeTunnels(ts), obs: newObserver(func() time.Time { return now }), now: func() time.Time { return now }}
 	spec := allowlist.Spec{Rules: []allowlist.Rule{
@@ -41,7 +42,7 @@ func testPage(t *testing.T, ts []proxy.TunnelInfo) *Page {
 	return p
 }
 
-func get(t *testing.T, h http.Handler, target string) (*http.Response, string) {
+func get(t testing.TB, h http.Handler, target string) (*http.Response, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
@@ -170,4 +171,21 @@ func TestStatusPageBounded(t *testing.T) {
 	if got := strings.Count(body, `<tr class="tunnel">`); got != maxPageTunnels || !strings.Contains(body, "25 more not listed") {
 		t.Errorf("%d rows listed; the page says how many more: %v", got, strings.Contains(body, "25 more not listed"))
 	}
+}
+
+// FuzzSearch: whatever the search, the page renders, and the search text comes back escaped.
+func FuzzSearch(f *testing.F) {
+	p := testPage(f, []proxy.TunnelInfo{{Client: clientA, Rule: "apple-push/courier", Persistent: true, Destination: "courier.push.apple.com:5223", Started: testNow}})
+	f.Add("127.0.0.2")
+	f.Add(`"><script>alert(1)</script>`)
+	f.Add("\xff\xfe%00")
+	f.Fuzz(func(t *testing.T, q string) {
+		res, body := get(t, p, "/?q="+url.QueryEscape(q))
+		if res.StatusCode != 200 {
+			t.Fatalf("search %q: status %d", q, res.StatusCode)
+		}
+		if strings.Contains(body, "<script") {
+			t.Fatalf("search %q: a script tag in the page", q)
+		}
+	})
 }

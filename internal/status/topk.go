@@ -1,17 +1,19 @@
 package status
 
 import (
+	"container/heap"
 	"net/netip"
 	"strings"
 )
 
 // topK keeps the most frequent refusals of a stream in bounded memory with the Space-Saving
 // algorithm: at most k items; a new key takes the place of the least counted one and inherits
-// its count as an over-estimate (err). Any key refused more often than total/k is kept.
+// its count as an over-estimate (err). Any key refused more often than total/k is kept. The
+// items form a min-heap on count, so finding the least counted one costs O(log k).
 type topK struct {
 	k     int
 	items []refusal
-	idx   map[refusalKey]int
+	idx   map[refusalKey]int // key -> position in items
 }
 
 // refusalKey identifies a refused target: host and port as the client asked, and the reason.
@@ -43,30 +45,43 @@ func (t *topK) add(key refusalKey, addr netip.Addr, client uint64, n uint64) {
 		if addr.IsValid() {
 			it.addr = addr
 		}
+		heap.Fix((*byCount)(t), i)
 		return
 	}
 	// A key that stays is copied, so it keeps no larger string (a request's buffer) alive.
 	key = refusalKey{host: strings.Clone(key.host), port: key.port, reason: strings.Clone(key.reason)}
 	if len(t.items) < t.k {
-		t.idx[key] = len(t.items)
-		t.items = append(t.items, refusal{key: key, addr: addr, count: n})
-		t.items[len(t.items)-1].clients.add(client)
+		heap.Push((*byCount)(t), refusal{key: key, addr: addr, count: n})
+		t.items[t.idx[key]].clients.add(client)
 		return
 	}
-	low := 0
-	for i := range t.items {
-		if t.items[i].count < t.items[low].count {
-			low = i
-		}
-	}
-	delete(t.idx, t.items[low].key)
-	floor := t.items[low].count
-	t.items[low] = refusal{key: key, addr: addr, count: floor + n, err: floor}
-	t.items[low].clients.add(client)
-	t.idx[key] = low
+	low := &t.items[0] // the least counted
+	delete(t.idx, low.key)
+	floor := low.count
+	*low = refusal{key: key, addr: addr, count: floor + n, err: floor}
+	low.clients.add(client)
+	t.idx[key] = 0
+	heap.Fix((*byCount)(t), 0)
 }
 
 func (t *topK) reset() {
 	t.items = t.items[:0]
 	clear(t.idx)
 }
+
+// byCount is the heap.Interface of a topK's items, least counted first.
+type byCount topK
+
+func (h *byCount) Len() int           { return len(h.items) }
+func (h *byCount) Less(i, j int) bool { return h.items[i].count < h.items[j].count }
+func (h *byCount) Swap(i, j int) {
+	h.items[i], h.items[j] = h.items[j], h.items[i]
+	h.idx[h.items[i].key] = i
+	h.idx[h.items[j].key] = j
+}
+func (h *byCount) Push(x any) {
+	r := x.(refusal)
+	h.idx[r.key] = len(h.items)
+	h.items = append(h.items, r)
+}
+func (h *byCount) Pop() any { panic("topK never pops") }

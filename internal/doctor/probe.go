@@ -42,6 +42,9 @@ func (c *Checker) probe(ctx context.Context, names *resolver, t Target) Result {
 	start := time.Now()
 	res := Result{Rule: t.Rule, Name: t.Name, Port: t.Port, Probe: t.Probe}
 	done := func(code, detail string) Result {
+		if code != ResultOK && runOver(ctx) {
+			code, detail = ResultTimeout, totalRanOut // the step failed because the run was over
+		}
 		res.Result, res.Detail = code, detail
 		res.MS = time.Since(start).Milliseconds()
 		return res
@@ -73,6 +76,16 @@ func (c *Checker) probe(ctx context.Context, names *resolver, t Target) Result {
 		return done(code, detail)
 	}
 	return done(ResultOK, okDetail(tc.ConnectionState().PeerCertificates))
+}
+
+// runOver reports whether the run's context is done or past its deadline: a socket deadline
+// taken from it can fire a moment before the context itself is cancelled.
+func runOver(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // connect dials the addresses in answer order until one connects, as the proxy does, all

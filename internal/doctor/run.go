@@ -3,7 +3,6 @@ package doctor
 import (
 	"context"
 	"crypto/x509"
-	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -70,13 +69,13 @@ func (c *Checker) Run(ctx context.Context, targets []Target) []Result {
 	}
 	for i := range targets {
 		if ctx.Err() != nil {
-			results[i] = notRun(targets[i], total)
+			results[i] = notRun(targets[i])
 			continue
 		}
 		select {
 		case next <- i:
 		case <-ctx.Done():
-			results[i] = notRun(targets[i], total)
+			results[i] = notRun(targets[i])
 		}
 	}
 	close(next)
@@ -88,11 +87,18 @@ func (c *Checker) Run(ctx context.Context, targets []Target) []Result {
 func (c *Checker) worker(ctx context.Context, names *resolver, targets []Target, results []Result, next <-chan int, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for i := range next {
+		if runOver(ctx) { // the total ran out while this index was being handed over
+			results[i] = notRun(targets[i])
+			continue
+		}
 		results[i] = c.probe(ctx, names, targets[i])
 	}
 }
 
-func notRun(t Target, total time.Duration) Result {
-	return Result{Rule: t.Rule, Name: t.Name, Port: t.Port, Probe: t.Probe, Result: ResultTimeout,
-		Detail: fmt.Sprintf("not checked: the doctor's total time (%v) ran out first", total)}
+// notRun is the result of a target the total time left no room for.
+func notRun(t Target) Result {
+	return Result{Rule: t.Rule, Name: t.Name, Port: t.Port, Probe: t.Probe, Result: ResultTimeout, Detail: totalRanOut}
 }
+
+// totalRanOut is the detail of a probe the doctor's total time stopped or never started.
+const totalRanOut = "not checked to the end: the doctor's total time ran out"

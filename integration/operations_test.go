@@ -40,14 +40,7 @@ func TestShutdownDelay(t *testing.T) {
 	if time.Since(sent) >= delay {
 		t.Fatalf("the machine is too slow for this test: the new tunnel took past the %v delay", delay)
 	}
-	waitFor(t, "the proxy listener to refuse connections after the delay", func() bool {
-		c, err := dialProxy(p.Addr)
-		if err != nil {
-			return true
-		}
-		c.Close()
-		return false
-	})
+	p.waitListenerClosed(t)
 	if elapsed := time.Since(sent); elapsed < delay {
 		t.Errorf("the listener closed %v after SIGTERM, before shutdown_delay (%v)", elapsed, delay)
 	}
@@ -63,6 +56,20 @@ func TestShutdownDelay(t *testing.T) {
 	for _, pc := range []*proxyConn{pcBefore, pcDuring} {
 		checkEnd(t, p.WaitEvent(t, Match{SrcPort: pc.SrcPort(), Action: "end"}), "apple-push", "shutdown")
 	}
+}
+
+// waitListenerClosed waits until the proxy listener refuses connections (one that slipped in
+// before it closed is dropped at once).
+func (p *Proxy) waitListenerClosed(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the proxy listener to refuse connections", func() bool {
+		c, err := dialProxy(p.Addr)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
 }
 
 // TestAdminSlowClient: a client that sends half a request head to the admin listener is
@@ -155,14 +162,7 @@ func TestShutdownDrainsPlainRequest(t *testing.T) {
 		t.Fatalf("the request ended before it reached the origin: %v", r.err)
 	}
 	p.Signal(t, syscall.SIGTERM)
-	waitFor(t, "the proxy listener to refuse connections", func() bool {
-		c, err := dialProxy(p.Addr)
-		if err != nil {
-			return true
-		}
-		c.Close()
-		return false
-	})
+	p.waitListenerClosed(t)
 	if p.Exited() {
 		t.Fatal("the process exited with a plain request in flight")
 	}

@@ -36,14 +36,7 @@ func TestSIGTERMDrains(t *testing.T) {
 
 	// New connections are refused: the listener is closed. (A connection that slipped in
 	// before it closed is dropped at once.)
-	waitFor(t, "the proxy listener to refuse connections", func() bool {
-		c, err := dialProxy(p.Addr)
-		if err != nil {
-			return true
-		}
-		c.Close()
-		return false
-	})
+	p.waitListenerClosed(t)
 	// readyz says the process is going away.
 	if resp, err := http.Get("http://" + p.AdminAddr + "/readyz"); err == nil {
 		resp.Body.Close()

@@ -61,8 +61,8 @@ func byAction(a events.Action) func(events.Event) bool {
 	return func(e events.Event) bool { return e.Action == a }
 }
 
-// testProxy starts a Server on loopback with rules for the given origin port.
-func testProxy(t *testing.T, rules []allowlist.Rule, hosts map[string][]netip.Addr, tweak func(*Settings)) (*Server, string, *recorder) {
+// compileLoopback compiles rules for clients on loopback, with the default deny_cidrs.
+func compileLoopback(t testing.TB, rules ...allowlist.Rule) *allowlist.Policy {
 	t.Helper()
 	pol, err := allowlist.Compile(allowlist.Spec{
 		Rules:     rules,
@@ -72,6 +72,13 @@ func testProxy(t *testing.T, rules []allowlist.Rule, hosts map[string][]netip.Ad
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pol
+}
+
+// testProxy starts a Server on loopback with rules for the given origin port.
+func testProxy(t *testing.T, rules []allowlist.Rule, hosts map[string][]netip.Addr, tweak func(*Settings)) (*Server, string, *recorder) {
+	t.Helper()
+	pol := compileLoopback(t, rules...)
 	rec := newRecorder()
 	srv := &Server{Events: rec}
 	set := &Settings{Policy: pol, Hosts: hosts}

@@ -12,19 +12,6 @@ import (
 	"github.com/mdmproxy/mdmproxy/events"
 )
 
-func compileLoopback(t testing.TB, rules ...allowlist.Rule) *allowlist.Policy {
-	t.Helper()
-	pol, err := allowlist.Compile(allowlist.Spec{
-		Rules:     rules,
-		Clients:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		DenyCIDRs: allowlist.DefaultDenyCIDRs,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pol
-}
-
 // openPlainTunnel opens a tunnel through the proxy to origin.test:port and checks it echoes.
 func openPlainTunnel(t *testing.T, addr string, port uint16) (net.Conn, *bufio.Reader) {
 	t.Helper()

@@ -72,6 +72,19 @@ func TestPACCommand(t *testing.T) {
 				t.Errorf("%s: %q, want %q", h, res.Routes[i], want[i])
 			}
 		}
+		// default_action upstream: the rest goes to the upstream, named without its credentials.
+		up := writeFile(t, dir, "upstream.yaml", "presets: [apple-push]\ndefault_action: upstream\nupstream: \"http://mdm:s3cret@Filter.School.LAN:8080\"\n")
+		out, stderr, code := runCLI(t, "pac", "--config", up, "--proxy", "p.school.lan:3128")
+		if code != 0 || strings.Contains(out, "s3cret") || strings.Contains(out, "mdm:") {
+			t.Fatalf("exit %d (%s); credentials in the file or no file:\n%.600s", code, stderr, out)
+		}
+		res, err = pacengine.Eval(context.Background(), []byte(out), []string{"courier.push.apple.com", "example.com"}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Routes[0] != "PROXY p.school.lan:3128" || res.Routes[1] != "PROXY filter.school.lan:8080" {
+			t.Errorf("default_action upstream: routes %q", res.Routes)
+		}
 		// --proxy overrides pac.proxy.
 		stdout, _, _ = runCLI(t, "pac", "--config", good, "--proxy", "[::1]:3128")
 		if !strings.Contains(stdout, `var mdmproxy = "PROXY [::1]:3128";`) {

@@ -41,3 +41,34 @@ func TestPACChromium(t *testing.T) {
 		t.Errorf("the direct page went through the proxy: %+v", evs)
 	}
 }
+
+// TestPACWPADChromium: WPAD by DNS. Chromium told only to auto-detect looks up the name wpad
+// (mapped to pac.listen), fetches /wpad.dat from it, and loads the MDM page through the proxy
+// the file names (pac.proxy).
+func TestPACWPADChromium(t *testing.T) {
+	t.Parallel()
+	mdmPage := startHTTPSOrigin(t, "page found by WPAD")
+	cfg := Config{
+		Rules: []Rule{{Name: "mdm-test", Domains: []string{"*.mdm.test"}, CIDRs: []string{"127.0.0.1/32"}, Ports: []int{mdmPage.Port}}},
+		Hosts: loopbackHosts("page.mdm.test"),
+		PAC:   map[string]any{"rest": "direct", "listen": "127.0.0.1:0"},
+	}
+	p := StartProxy(t, cfg)
+	pacAddr := ""
+	for _, l := range p.LogLines() {
+		if l["message"] == "mdmproxy started" {
+			pacAddr, _ = l["pac_listen"].(string)
+		}
+	}
+	// The proxy's port is known now: name it in pac.proxy, as an admin serving WPAD would.
+	cfg.PAC["proxy"] = p.Addr
+	p.WriteConfig(t, cfg)
+	p.WaitLog(t, "configuration reloaded", 1, func(l map[string]any) bool { return l["message"] == "configuration reloaded" })
+
+	dom, stderr := chromium(t, "https://page.mdm.test:"+strconv.Itoa(mdmPage.Port)+"/",
+		"--proxy-auto-detect", "--host-resolver-rules=MAP wpad "+pacAddr, "--ignore-certificate-errors", "--dump-dom")
+	if !strings.Contains(dom, "page found by WPAD") {
+		t.Errorf("the MDM page did not load through the proxy found by WPAD:\n%s\n%s", dom, stderr)
+	}
+	checkSplice(t, p.WaitEvent(t, Match{Action: "splice", Domain: "page.mdm.test"}), "mdm-test", "page.mdm.test", mdmPage.Port)
+}

@@ -112,13 +112,7 @@ func (ss *session) refuseHead(err error) {
 		ss.conn.Close()
 		return
 	}
-	ev := ss.event(events.ActionDeny)
-	ev.Reason = reason.String()
-	ev.StatusCode = status
-	ss.srv.metrics.Denied.Add(1)
-	ss.srv.emit(ev)
-	writeStatus(ss.conn, status, reason.String()+": "+headText(reason, err))
-	ss.conn.Close()
+	ss.refuse(ss.event(events.ActionDeny), status, reason, reason.String()+": "+headText(reason, err))
 }
 
 // headText is the line a client reads when its request head was refused: the head checks' own
@@ -157,25 +151,7 @@ func (s *Server) emit(e *events.Event) {
 
 // writeStatus writes a complete, closing HTTP/1.1 response with a one-line text body.
 func writeStatus(w io.Writer, status int, msg string) {
-	body := "mdmproxy: " + msg + "\n"
-	w.Write([]byte("HTTP/1.1 " + itoa(status) + " " + http.StatusText(status) + "\r\n" +
-		"Content-Type: text/plain; charset=utf-8\r\n" +
-		"Content-Length: " + itoa(len(body)) + "\r\n" +
-		"Connection: close\r\n\r\n" + body))
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	if n == 0 {
-		return "0"
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
+	w.Write(statusResponse(status, msg))
 }
 
 func addrPortOf(a net.Addr) netip.AddrPort {

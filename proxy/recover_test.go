@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ func TestPanicEndsOnlyItsConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	io.WriteString(c, "CONNECT courier.push.apple.com:"+itoa(int(port))+" HTTP/1.1\r\n\r\n")
+	io.WriteString(c, "CONNECT courier.push.apple.com:"+strconv.Itoa(int(port))+" HTTP/1.1\r\n\r\n")
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
 		t.Fatalf("panicking connection read %q, %v; want a plain close", b, err)
@@ -57,7 +58,7 @@ func TestPanicEndsOnlyItsConnection(t *testing.T) {
 		t.Errorf("panics counted %d, want 1", srv.Metrics().Panics.Load())
 	}
 	// The server still carries tunnels.
-	tc := connectTo(t, addr, "origin.test:"+itoa(int(port)))
+	tc := connectTo(t, addr, "origin.test:"+strconv.Itoa(int(port)))
 	tc.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(tc, "still here")
 	buf := make([]byte, len("still here"))

@@ -106,16 +106,15 @@ func (s *Server) serveIntercepted(c net.Conn, mode TransparentMode) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), ss.set.Timeouts.Connect)
 	defer cancel()
-	d, reason, msg, refused := ss.decideIntercepted(ctx, q)
+	in := s.DecideIntercepted(ctx, ss.set, q)
+	d := in.Decision
 	ev.Rule = d.RuleName()
-	if refused {
-		e, reported := reportIntercepted(ss.set.Policy, q, d, reason)
-		if !reported {
-			ss.reject(ev, nil, alert, reason, msg)
-			return
-		}
-		ev.EnforceAction, ev.EnforceReason = events.ActionDeny, reason.String()
-		d = e
+	if !d.Allowed() {
+		ss.reject(ev, nil, alert, d.Reason, in.Msg)
+		return
+	}
+	if in.Reported() {
+		ev.EnforceAction, ev.EnforceReason = events.ActionDeny, in.Enforce.Reason.String()
 	}
 	if herr != nil && !ss.helloFailed(ev, nil, herr, raw, d) {
 		return
@@ -164,63 +163,6 @@ func (ss *session) dialIntercepted(ctx context.Context, ev *events.Event, d allo
 	}
 	ss.srv.obs().dial.Observe(time.Since(dialStart).Seconds())
 	return origin, nil
-}
-
-// decideIntercepted applies the spec's rule for intercepted flows. The original address is
-// allowed by a CIDR rule on its port (and an SNI, when there is one, must then be allowed by a
-// domain rule, as for CONNECT); or by a domain rule allowing the SNI on that port, when the SNI
-// resolves (hosts, then DNS) to addresses that include the original one, so that an allowed
-// SNI can never carry a flow to an address of its choosing. Without an SNI only CIDR rules
-// apply. When refused, reason and msg say why.
-func (ss *session) decideIntercepted(ctx context.Context, q allowlist.Query) (d allowlist.Decision, reason allowlist.Reason, msg string, refused bool) {
-	pol := ss.set.Policy
-	byAddr := pol.Decide(q)
-	if byAddr.Allowed() || q.SNI == "" {
-		return ss.interceptedVerdict(byAddr, q)
-	}
-	qn := allowlist.Query{Client: q.Client, Name: q.SNI, Addr: q.Addr, Port: q.Port, SNI: q.SNI}
-	byName := pol.Decide(qn)
-	if byName.Reason != allowlist.ReasonRule {
-		// Say what stopped the flow: deny_cidrs against the name's rule, a CIDR rule that does
-		// not allow the SNI, deny_cidrs alone, or else that no domain rule allows the SNI.
-		if byName.Reason != allowlist.ReasonDeniedAddress && (byAddr.Rule != nil || byAddr.Reason == allowlist.ReasonDeniedAddress) {
-			return byAddr, byAddr.Reason, byAddr.Explain(q), true
-		}
-		return byName, byName.Reason, byName.Explain(qn), true
-	}
-	ss.srv.metrics.SNIResolveChecks.Add(1)
-	ok, err := ss.srv.resolvesTo(ctx, ss.set.Hosts, q.SNI, q.Addr)
-	switch {
-	case err != nil:
-		ss.srv.metrics.SNIResolveRefused.Add(1)
-		reason := allowlist.ReasonResolveFailed
-		if isTimeout(err) {
-			reason = allowlist.ReasonResolveTimeout
-		}
-		return byName, reason, err.Error(), true
-	case !ok:
-		ss.srv.metrics.SNIResolveRefused.Add(1)
-		return byName, allowlist.ReasonSNIAddressMismatch, "TLS server name " + q.SNI + " does not resolve to the original destination " + q.Addr.String(), true
-	}
-	return ss.interceptedVerdict(byName, q)
-}
-
-// reportIntercepted applies report mode to an intercepted flow refused for reason: a refusal
-// by policy (allowlist.Reason.Reportable, which includes an SNI that does not resolve to the
-// original address) is let through as allow, unless the original address is in deny_cidrs and
-// no rule opens it. It reports false, changing nothing, in enforce mode and for other reasons.
-func reportIntercepted(pol *allowlist.Policy, q allowlist.Query, d allowlist.Decision, reason allowlist.Reason) (allowlist.Decision, bool) {
-	deny := allowlist.Decision{Action: allowlist.Deny, Rule: d.Rule, Reason: reason}
-	e := pol.Enforced(q, deny)
-	return e, e.Allowed()
-}
-
-// interceptedVerdict turns a decision into the reason an intercepted flow is refused, if it is.
-func (ss *session) interceptedVerdict(d allowlist.Decision, q allowlist.Query) (allowlist.Decision, allowlist.Reason, string, bool) {
-	if !d.Allowed() {
-		return d, d.Reason, d.Explain(q), true
-	}
-	return d, d.Reason, "", false
 }
 
 // isOwn reports whether dialling dst would reach mdmproxy itself: dst is one of the addresses

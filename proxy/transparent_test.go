@@ -48,7 +48,7 @@ func TestDecideIntercepted(t *testing.T) {
 		}
 		return nil, 0, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 	}}
-	ss := &session{srv: srv, set: interceptPolicy(t)}
+	set := interceptPolicy(t)
 	client := netip.MustParseAddr("192.0.2.7")
 	tests := []struct {
 		name, addr string
@@ -77,12 +77,14 @@ func TestDecideIntercepted(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			q := allowlist.Query{Client: client, Addr: netip.MustParseAddr(tc.addr), Port: tc.port, SNI: tc.sni}
-			d, reason, msg, refused := ss.decideIntercepted(context.Background(), q)
-			if refused != (tc.reason != "") || refused && reason.String() != tc.reason {
-				t.Fatalf("refused %v, reason %q (%s); want %q", refused, reason, msg, tc.reason)
+			in := srv.DecideIntercepted(context.Background(), set, q)
+			d, msg := in.Decision, in.Msg
+			refused := !d.Allowed()
+			if refused != (tc.reason != "") || refused && d.Reason.String() != tc.reason || in.Reported() {
+				t.Fatalf("refused %v, reason %q (%s); want %q", refused, d.Reason, msg, tc.reason)
 			}
-			if !refused && (!d.Allowed() || d.RuleName() != tc.rule) {
-				t.Errorf("decision %v rule %q, want allowed by %q", d.Action, d.RuleName(), tc.rule)
+			if !refused && (d.RuleName() != tc.rule || msg != "") {
+				t.Errorf("decision %v rule %q (%q), want allowed by %q", d.Action, d.RuleName(), msg, tc.rule)
 			}
 			if refused && msg == "" {
 				t.Error("a refusal without a message")
@@ -158,12 +160,12 @@ func TestServeTransparentRefusesItself(t *testing.T) {
 	}
 }
 
-// In report mode a refusal by policy is let through as allow, and only that: deny_cidrs, failed
-// look-ups and loops stay refused.
-func TestReportIntercepted(t *testing.T) {
+// In report mode a refusal by policy (an SNI aimed elsewhere included) is let through as allow,
+// enforce's verdict kept beside it; deny_cidrs and failed look-ups stay refused.
+func TestDecideInterceptedReportMode(t *testing.T) {
 	p := func(n uint16) allowlist.Ports { return allowlist.Ports{{Lo: n, Hi: n}} }
 	pol, err := allowlist.Compile(allowlist.Spec{
-		Rules:     []allowlist.Rule{{Name: "fcm", Domains: []string{"mtalk.example"}, Ports: p(5228)}},
+		Rules:     []allowlist.Rule{{Name: "fcm", Domains: []string{"mtalk.example", "gone.example"}, Ports: p(5228)}},
 		Clients:   []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
 		DenyCIDRs: allowlist.DefaultDenyCIDRs,
 		Report:    true,
@@ -171,28 +173,30 @@ func TestReportIntercepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := func(addr string) allowlist.Query {
-		return allowlist.Query{Client: netip.MustParseAddr("192.0.2.7"), Addr: netip.MustParseAddr(addr), Port: 5228, SNI: "mtalk.example"}
-	}
-	fcm := allowlist.Decision{Action: allowlist.Splice, Rule: &pol.Rules()[0], Reason: allowlist.ReasonRule}
-	for _, tc := range []struct {
-		addr   string
-		reason allowlist.Reason
-		let    bool
-	}{
-		{"203.0.113.9", allowlist.ReasonSNIAddressMismatch, true},
-		{"203.0.113.9", allowlist.ReasonNoRule, true},
-		{"10.9.9.9", allowlist.ReasonSNIAddressMismatch, false}, // deny_cidrs holds in report mode
-		{"203.0.113.9", allowlist.ReasonResolveFailed, false},
-		{"203.0.113.9", allowlist.ReasonOwnAddress, false},
-	} {
-		d, let := reportIntercepted(pol, q(tc.addr), fcm, tc.reason)
-		if let != tc.let || let && d.Action != allowlist.Allow {
-			t.Errorf("%s for %s: let through %v as %v; want %v", tc.reason, tc.addr, let, d.Action, tc.let)
+	set := &Settings{Policy: pol}
+	srv := &Server{LookupTTL: func(ctx context.Context, name string) ([]netip.Addr, time.Duration, error) {
+		if name == "mtalk.example" {
+			return []netip.Addr{netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("10.9.9.9")}, time.Minute, nil
 		}
-	}
-	enforcing, _ := allowlist.Compile(allowlist.Spec{Rules: pol.Rules(), Clients: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
-	if _, let := reportIntercepted(enforcing, q("203.0.113.9"), fcm, allowlist.ReasonSNIAddressMismatch); let {
-		t.Error("enforce mode let a refusal through")
+		return nil, 0, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+	}}
+	for _, tc := range []struct {
+		addr, sni string
+		enforce   string // enforce's reason
+		let       bool   // let through in report mode
+	}{
+		{"203.0.113.10", "mtalk.example", "rule", true},
+		{"203.0.113.9", "mtalk.example", "sni_address_mismatch", true},
+		{"203.0.113.9", "other.example", "no_rule", true},
+		{"10.9.9.9", "mtalk.example", "denied_address", false}, // deny_cidrs holds in report mode
+		{"203.0.113.9", "gone.example", "resolve_failed", false},
+	} {
+		q := allowlist.Query{Client: netip.MustParseAddr("192.0.2.7"), Addr: netip.MustParseAddr(tc.addr), Port: 5228, SNI: tc.sni}
+		in := srv.DecideIntercepted(context.Background(), set, q)
+		if in.Enforce.Reason.String() != tc.enforce || in.Decision.Allowed() != tc.let ||
+			in.Reported() != (tc.let && tc.enforce != "rule") {
+			t.Errorf("%s to %s: enforce %v (%s), carried out %v, reported %v; want enforce %s, let through %v",
+				tc.sni, tc.addr, in.Enforce.Action, in.Enforce.Reason, in.Decision.Action, in.Reported(), tc.enforce, tc.let)
+		}
 	}
 }

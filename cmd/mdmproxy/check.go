@@ -19,6 +19,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "configuration file; none: the embedded default policy")
 	sni := fs.String("sni", "", "TLS server name the client sends (default: none)")
 	clientFlag := fs.String("client", "127.0.0.1", "client address")
+	intercepted := fs.Bool("intercepted", false, "decide as for a flow intercepted on its way to ADDR:PORT (transparent.listen): CIDR rules for the address, domain rules for the --sni when it resolves to that address")
 	// Accept flags before and after HOST:PORT.
 	var positional []string
 	for {
@@ -32,7 +33,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		args = fs.Args()[1:]
 	}
 	if len(positional) != 1 {
-		fmt.Fprintln(stderr, "usage: mdmproxy check [--config FILE] [--sni NAME] [--client IP] HOST:PORT")
+		fmt.Fprintln(stderr, "usage: mdmproxy check [--config FILE] [--sni NAME] [--client IP] [--intercepted] HOST:PORT")
 		return exitInvalid
 	}
 	target, err := allowlist.ParseTarget(positional[0])
@@ -58,6 +59,13 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), set.Timeouts.Connect)
 	defer cancel()
+	if *intercepted {
+		if !q.Addr.IsValid() {
+			fmt.Fprintf(stderr, "mdmproxy check: --intercepted: %s is not an address; an intercepted flow's original destination is ADDR:PORT\n", target.HostPort())
+			return exitInvalid
+		}
+		return checkIntercepted(ctx, set, q, stdout)
+	}
 
 	fmt.Fprintf(stdout, "target:  %s\n", target.HostPort())
 	fmt.Fprintf(stdout, "client:  %s\n", q.Client)
@@ -109,4 +117,34 @@ func notForClient(w io.Writer, pol *allowlist.Policy, q allowlist.Query) {
 			fmt.Fprintf(w, "not for: %s allows this for %s, which does not include %s\n", r.Name, r.DescribeAudience(), q.Client)
 		}
 	}
+}
+
+// checkIntercepted explains the decision on an intercepted flow to q's address, as the proxy's
+// transparent listener makes it (proxy.Server.DecideIntercepted, the same resolver and hosts).
+func checkIntercepted(ctx context.Context, set *proxy.Settings, q allowlist.Query, stdout io.Writer) int {
+	fmt.Fprintf(stdout, "target:  %s (the original destination of an intercepted flow)\n", netip.AddrPortFrom(q.Addr, q.Port))
+	fmt.Fprintf(stdout, "client:  %s\n", q.Client)
+	if q.SNI != "" {
+		fmt.Fprintf(stdout, "sni:     %s\n", q.SNI)
+	} else {
+		fmt.Fprintln(stdout, "sni:     none (CIDR rules only)")
+	}
+	in := (&proxy.Server{}).DecideIntercepted(ctx, set, q)
+	d := in.Decision
+	fmt.Fprintf(stdout, "action:  %s\n", d.Action)
+	fmt.Fprintf(stdout, "rule:    %s\n", describeRule(d.Rule))
+	if in.Msg != "" && !in.Reported() {
+		fmt.Fprintf(stdout, "reason:  %s: %s\n", d.Reason, in.Msg)
+	} else {
+		fmt.Fprintf(stdout, "reason:  %s\n", d.Reason)
+	}
+	if set.Policy.Report() {
+		e := in.Enforce
+		fmt.Fprintf(stdout, "enforce: %s (%s)\n", e.Action, e.Reason)
+		fmt.Fprintln(stdout, "mode:    report (the proxy carries out the action above and logs what enforce would do)")
+	}
+	if in.Enforce.Allowed() {
+		return exitOK
+	}
+	return exitFailure
 }

@@ -116,12 +116,18 @@ var loopbackHosts = map[string][]netip.Addr{
 // connectTo sends a CONNECT through the proxy and returns the connection after a 200.
 func connectTo(t *testing.T, proxyAddr, target string) net.Conn {
 	t.Helper()
+	return connectWith(t, proxyAddr, "", target)
+}
+
+// connectWith is connectTo with first sent before the CONNECT (a PROXY header).
+func connectWith(t *testing.T, proxyAddr, first, target string) net.Conn {
+	t.Helper()
 	c, err := net.Dial("tcp", proxyAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if _, err := io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(c, first+"CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(c)

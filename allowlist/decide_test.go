@@ -235,10 +235,7 @@ func BenchmarkDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cases := []struct {
-		name string
-		q    Query
-	}{
+	cases := []decideCase{
 		{"exact-hit", Query{Client: client, Name: "host3-4242.vendor71.example", Port: 443}},
 		{"wildcard-hit", Query{Client: client, Name: "a.b.svc4-5000.vendor53.example", Port: 5223}},
 		{"name-miss", Query{Client: client, Name: "www.nothing-here.example.org", Port: 443}},
@@ -248,6 +245,17 @@ func BenchmarkDecide(b *testing.B) {
 		{"ipv6-miss", Query{Client: client, Addr: netip.MustParseAddr("2001:db9::1"), Port: 443}},
 		{"name+addr+sni", Query{Client: client, Name: "a.svc4-5000.vendor53.example", Addr: netip.MustParseAddr("203.0.113.9"), Port: 443, SNI: "a.svc4-5000.vendor53.example"}},
 	}
+	benchDecide(b, p, cases)
+}
+
+// decideCase is one query of a Decide benchmark.
+type decideCase struct {
+	name string
+	q    Query
+}
+
+// benchDecide runs one sub-benchmark per case, asking p the case's query.
+func benchDecide(b *testing.B, p *Policy, cases []decideCase) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

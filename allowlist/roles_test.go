@@ -156,21 +156,11 @@ func BenchmarkDecideScoped(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cases := []struct {
-		name string
-		q    Query
-	}{
+	cases := []decideCase{
 		{"server-exact-hit", Query{Client: serverAddr, Name: "host3-4243.vendor72.example", Port: 443}},
 		{"student-exact-fallthrough", Query{Client: studentAddr, Name: "host3-4243.vendor72.example", Port: 443}},
 		{"student-wildcard-fallthrough", Query{Client: studentAddr, Name: "a.svc4-5001.vendor53.example", Port: 443}},
 		{"server-ipv6-hit", Query{Client: serverAddr, Addr: netip.MustParseAddr("2001:db8:1f3f::9"), Port: 443}},
 	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				p.Decide(c.q)
-			}
-		})
-	}
+	benchDecide(b, p, cases)
 }

@@ -64,24 +64,11 @@ func (s *Server) serveIntercepted(c net.Conn, mode TransparentMode) {
 	ss.client = addrPortOf(c.RemoteAddr())
 	ev := ss.event(events.ActionDeny)
 	ev.Intercepted = true
-
-	dst, err := originalDst(c, mode)
-	if err != nil {
-		ss.reject(ev, nil, 0, allowlist.ReasonNoOriginalDst, err.Error())
+	q, ok := ss.interceptedTarget(ev, mode)
+	if !ok {
 		return
 	}
-	dst = netip.AddrPortFrom(allowlist.CanonicalAddr(dst.Addr()), dst.Port())
-	ev.DestIP, ev.DestPort = dst.Addr(), dst.Port()
-	q := allowlist.Query{Client: ss.client.Addr(), Addr: dst.Addr(), Port: dst.Port()}
-	if !ss.set.Policy.ClientAllowed(q.Client) {
-		d := allowlist.Decision{Reason: allowlist.ReasonClientNotAllowed}
-		ss.reject(ev, nil, 0, d.Reason, d.Explain(q))
-		return
-	}
-	if s.isOwn(dst) {
-		ss.reject(ev, nil, 0, allowlist.ReasonOwnAddress, "the original destination "+dst.String()+" is mdmproxy itself")
-		return
-	}
+	dst := netip.AddrPortFrom(q.Addr, q.Port)
 
 	ss.lr = io.LimitedReader{R: c}
 	ss.br = readerPool.Get().(*bufio.Reader)
@@ -132,6 +119,30 @@ func (s *Server) serveIntercepted(c net.Conn, mode TransparentMode) {
 	// handed to the upstream or let through by default_action allow carry any bytes, as for
 	// CONNECT.
 	ss.splice(ev, q, d, origin, bufp, raw, herr == nil && d.Action == allowlist.Splice, int64(len(ahead)))
+}
+
+// interceptedTarget finds where the client meant to go and refuses, before reading anything,
+// a connection whose original destination cannot be read, a client outside clients and a flow
+// aimed at mdmproxy itself. It returns the query so far (client, address, port).
+func (ss *session) interceptedTarget(ev *events.Event, mode TransparentMode) (allowlist.Query, bool) {
+	dst, err := originalDst(ss.conn, mode)
+	if err != nil {
+		ss.reject(ev, nil, 0, allowlist.ReasonNoOriginalDst, err.Error())
+		return allowlist.Query{}, false
+	}
+	dst = netip.AddrPortFrom(allowlist.CanonicalAddr(dst.Addr()), dst.Port())
+	ev.DestIP, ev.DestPort = dst.Addr(), dst.Port()
+	q := allowlist.Query{Client: ss.client.Addr(), Addr: dst.Addr(), Port: dst.Port()}
+	if !ss.set.Policy.ClientAllowed(q.Client) {
+		d := allowlist.Decision{Reason: allowlist.ReasonClientNotAllowed}
+		ss.reject(ev, nil, 0, d.Reason, d.Explain(q))
+		return q, false
+	}
+	if ss.srv.isOwn(dst) {
+		ss.reject(ev, nil, 0, allowlist.ReasonOwnAddress, "the original destination "+dst.String()+" is mdmproxy itself")
+		return q, false
+	}
+	return q, true
 }
 
 // dialIntercepted opens the flow's onward connection: to the original destination, and to

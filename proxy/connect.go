@@ -282,7 +282,7 @@ func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decis
 	origin.SetWriteDeadline(time.Time{})
 
 	t := newTunnel(ss.srv, ss.conn, origin, d.Rule, ss.set.Timeouts, ev, ss.start, sent+int64(len(raw)))
-	t.decidedBy(q, ss.set)
+	t.decidedBy(q, ss.set, checked)
 	t.down.Store(received)
 	// The set-up state is no longer needed: give the reader back before the tunnel idles.
 	ss.putReader()

@@ -264,3 +264,28 @@ func FuzzReadProxyHeader(f *testing.F) {
 		}
 	})
 }
+
+// TestProxyProtocolLimitsPerClient: limits.max_tunnels_per_client counts the clients a trusted
+// balancer names, not the balancer: one client over its limit is refused with 429 while
+// another client behind the same balancer gets its tunnel.
+func TestProxyProtocolLimitsPerClient(t *testing.T) {
+	port := echoServer(t)
+	_, addr, _ := testProxy(t, []allowlist.Rule{loopbackRule("plain", port, false, allowlist.TLSOptional)}, loopbackHosts,
+		func(s *Settings) {
+			s.ProxyProtocolTrusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+			s.Limits.MaxTunnelsPerClient = 1
+		})
+	target := "origin.test:" + strconv.Itoa(int(port))
+	header := func(client string, port int) string {
+		return "PROXY TCP4 " + client + " 127.0.0.1 " + strconv.Itoa(port) + " 3128\r\n"
+	}
+	connectWith(t, addr, header("127.0.0.20", 41000), target) // 127.0.0.20's one tunnel, held open
+
+	c := dialFrom(t, "127.0.0.1", addr)
+	io.WriteString(c, header("127.0.0.20", 41001)+"CONNECT "+target+" HTTP/1.1\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if reply, _ := io.ReadAll(c); !strings.HasPrefix(string(reply), "HTTP/1.1 429") {
+		t.Errorf("a second tunnel for 127.0.0.20: %q, want 429", reply)
+	}
+	connectWith(t, addr, header("127.0.0.21", 41002), target) // another client behind the same balancer
+}

@@ -65,13 +65,20 @@ func (t *tunnel) recheck(pol *allowlist.Policy, gen uint64) bool {
 		return true // decided by this policy already, or nothing to decide with
 	}
 	q := t.query
-	if !pol.Enforced(q, pol.Decide(q)).Allowed() {
+	if d := pol.Enforced(q, pol.Decide(q)); !d.Allowed() || t.needsHello(pol, d) {
 		t.abort(allowlist.ReasonPolicyRevoked)
 		t.srv.revokedN.Add(1)
 		return false
 	}
 	t.policyGen.CompareAndSwap(last, gen)
 	return true
+}
+
+// needsHello reports whether d's rule requires TLS (tls: required) of a tunnel whose first
+// bytes were never checked as a ClientHello: spliced under tls: optional, or let through by
+// report mode, which goes on letting it through.
+func (t *tunnel) needsHello(pol *allowlist.Policy, d allowlist.Decision) bool {
+	return !t.helloChecked && !pol.Report() && d.Action == allowlist.Splice && d.Rule != nil && d.Rule.TLS == allowlist.TLSRequired
 }
 
 // revokeLate checks a tunnel that registered after a reload's scan had copied the registry:
@@ -82,8 +89,9 @@ func (t *tunnel) revokeLate() {
 	t.recheck(set.Policy, set.policyGen)
 }
 
-// decidedBy records the query and the policy generation a tunnel was admitted with.
-func (t *tunnel) decidedBy(q allowlist.Query, set *Settings) {
-	t.query = q
+// decidedBy records what a tunnel was admitted with: the query, the policy generation, and
+// whether its ClientHello was read and checked.
+func (t *tunnel) decidedBy(q allowlist.Query, set *Settings, helloChecked bool) {
+	t.query, t.helloChecked = q, helloChecked
 	t.policyGen.Store(set.policyGen)
 }

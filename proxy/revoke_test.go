@@ -76,6 +76,13 @@ func TestReloadRevokes(t *testing.T) {
 			t.Errorf("another tunnel ended: %+v", e)
 		}
 	}
+
+	// The rule now requires TLS: the kept tunnels carry plain bytes, never a checked hello.
+	required := loopbackRule("plain", keep, true, allowlist.TLSRequired)
+	set.Policy = compileLoopback(t, required)
+	if n := srv.revokeCount(&set); n != len(kept) {
+		t.Fatalf("the reload that requires TLS ended %d plain tunnels, want %d", n, len(kept))
+	}
 }
 
 // revokeCount installs set as a reload does and returns how many tunnels it ended.
@@ -104,6 +111,7 @@ func BenchmarkRevokeScan(b *testing.B) {
 		t.query = allowlist.Query{Client: netip.AddrFrom4([4]byte{127, 0, byte(i >> 8), byte(i)}), Name: strconv.Itoa(i%40) + "-courier.push.apple.com",
 			Addr: netip.AddrFrom4([4]byte{17, 57, byte(i >> 8), byte(i)}), Port: 5223, SNI: strconv.Itoa(i%40) + "-courier.push.apple.com"}
 		t.policyGen.Store(1)
+		t.helloChecked = true
 		s.addTunnel(t)
 	}
 	b.ReportAllocs()

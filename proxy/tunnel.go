@@ -43,6 +43,7 @@ type tunnel struct {
 	endReason    atomic.Pointer[allowlist.Reason] // the first reason to end wins
 	pumps        [2]parkable                      // the splice pumps, which abort must finish when parked
 	query        allowlist.Query                  // what its last decision was asked; a reload asks again
+	helloChecked bool                             // its first bytes were a ClientHello the policy checked
 	policyGen    atomic.Uint64                    // the generation of the policy that last allowed it; 0: never re-decided
 }
 

@@ -245,6 +245,26 @@ func TestUpstreamSquid(t *testing.T) {
 		p.WaitEvent(t, Match{SrcPort: r.SrcPort, Action: "end"})
 	})
 
+	t.Run("server_speaks_first", func(t *testing.T) {
+		// The origin's banner may come in the same segment as the filter's 200: it must reach
+		// the client either way, and before anything the client sends.
+		banner := startOrigin(t, func(c net.Conn) {
+			io.WriteString(c, "220 banner\r\n")
+			io.Copy(c, c)
+		})
+		target := "plain.test:" + strconv.Itoa(banner.Port)
+		pc, r := connectAs(t, device, p.Addr, target, "")
+		if r.Status != 200 {
+			t.Fatalf("CONNECT %s: %s %s", target, r.Line, r.Body)
+		}
+		pc.SetReadDeadline(time.Now().Add(waitLimit))
+		line, err := bufio.NewReader(pc).ReadString('\n')
+		if err != nil || line != "220 banner\r\n" {
+			t.Fatalf("first line %q, %v; want the origin's banner", line, err)
+		}
+		pc.Close()
+	})
+
 	t.Run("plain_http_through_the_filter", func(t *testing.T) {
 		u := "http://web.test:" + strconv.Itoa(web) + "/page"
 		resp, err := plainClientFrom(device, p.Addr).Get(u)

@@ -171,14 +171,20 @@ func (w *writer) alternatives(es []entry, test func(string) string, guard string
 	w.lines("\t);\n")
 }
 
-// table writes an object literal: one key per line, in the given order.
-func (w *writer) table(name, comment string, keys []string, vals map[string]int) {
+// table writes an object literal: one key per line, in the given order, under a comment line
+// naming the rule each run of keys came from.
+func (w *writer) table(name, comment string, keys []entry, vals map[string]int) {
 	w.lines("\n// " + comment + ".\nvar " + name + " = {")
+	rule := ""
 	for i, key := range keys {
 		if i > 0 {
 			w.lines(",")
 		}
-		w.lines("\n" + strconv.Quote(key) + ":" + strconv.Itoa(vals[key]))
+		if i == 0 || key.rule != rule {
+			rule = key.rule
+			w.lines("\n// " + commentSafe(rule))
+		}
+		w.lines("\n" + strconv.Quote(key.value) + ":" + strconv.Itoa(vals[key.value]))
 		w.entryWritten()
 	}
 	w.lines("\n};\n")

@@ -58,15 +58,15 @@ function inNet6(t, lens, h) {
 }
 `
 
-// nameKeys is the names table: keys with a leading dot, in order of first appearance, and
-// their bits (see inNamesJS).
-func nameKeys(es []entry) (keys []string, vals map[string]int) {
+// nameKeys is the names table: keys with a leading dot, in order of first appearance with the
+// rule that brought them, and their bits (see inNamesJS).
+func nameKeys(es []entry) (keys []entry, vals map[string]int) {
 	vals = make(map[string]int, len(es))
 	for _, e := range es {
 		key, wild := strings.CutPrefix(e.value, "*.")
 		key = "." + key
 		if _, ok := vals[key]; !ok {
-			keys = append(keys, key)
+			keys = append(keys, entry{key, e.rule})
 		}
 		if wild {
 			vals[key] |= 2
@@ -77,9 +77,9 @@ func nameKeys(es []entry) (keys []string, vals map[string]int) {
 	return keys, vals
 }
 
-// netKeys is a prefixes table: keys as inNet4JS and inNet6JS compute them, and the prefix
-// lengths, longest first.
-func netKeys(es []entry) (keys []string, vals map[string]int, lens []int) {
+// netKeys is a prefixes table: keys as inNet4JS and inNet6JS compute them, with their rules,
+// and the prefix lengths, longest first.
+func netKeys(es []entry) (keys []entry, vals map[string]int, lens []int) {
 	vals = make(map[string]int, len(es))
 	seen := map[int]bool{}
 	for _, e := range es {
@@ -96,7 +96,7 @@ func netKeys(es []entry) (keys []string, vals map[string]int, lens []int) {
 			}
 			key = fmt.Sprintf("%s/%d", b.String(), p.Bits())
 		}
-		keys = append(keys, key)
+		keys = append(keys, entry{key, e.rule})
 		vals[key] = 1
 		if !seen[p.Bits()] {
 			seen[p.Bits()] = true

@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mdmproxy/mdmproxy/config"
 )
 
 // adminState is what the admin endpoints answer from: readiness and whether /debug/pprof is
@@ -19,6 +21,16 @@ type adminState struct {
 	stopping     atomic.Bool  // shutdown began: not ready, whatever else holds
 	pprof        atomic.Bool  // admin_pprof; a reload may turn it on or off
 	status       http.Handler // the status page, / and /status.json; nil serves neither
+}
+
+// listenerCount is how many listeners the configuration opens besides the admin listener:
+// the proxy's, each transparent one, and the PAC's own when pac.listen is set.
+func listenerCount(cfg *config.Config) int {
+	n := 1 + len(cfg.Transparent.Listen)
+	if cfg.PAC.Listen != "" {
+		n++
+	}
+	return n
 }
 
 // expectListeners announces n listeners that must be up before /readyz says ready.

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mdmproxy/mdmproxy/config"
 )
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -75,5 +77,19 @@ func TestAdminServerTimeouts(t *testing.T) {
 	}
 	if s.WriteTimeout <= 30e9 {
 		t.Errorf("write time-out %v cuts /debug/pprof/profile's default 30 s", s.WriteTimeout)
+	}
+}
+
+// TestListenerCount: /readyz waits for the proxy listener, every transparent listener and the
+// PAC's own listener when there is one.
+func TestListenerCount(t *testing.T) {
+	cfg := &config.Config{}
+	if n := listenerCount(cfg); n != 1 {
+		t.Errorf("proxy only: %d, want 1", n)
+	}
+	cfg.Transparent.Listen = []string{"127.0.0.1:3129", "[::1]:3129"}
+	cfg.PAC.Listen = "127.0.0.1:8080"
+	if n := listenerCount(cfg); n != 4 {
+		t.Errorf("proxy, 2 transparent, PAC: %d, want 4", n)
 	}
 }

@@ -90,7 +90,7 @@ func serve(args []string, stderr io.Writer) int {
 		evlog.Close()
 		return exitFailure
 	}
-	st.expectListeners(1 + len(cfg.Transparent.Listen))
+	st.expectListeners(listenerCount(cfg))
 	admin := newAdminServer(adminHandler(st, newRegistry(srv, sink, sm)))
 	go admin.Serve(adminLn)
 
@@ -125,6 +125,9 @@ func serve(args []string, stderr io.Writer) int {
 		return exitFailure
 	}
 	defer pacs.close()
+	if cfg.PAC.Listen != "" {
+		st.listenerUp()
+	}
 	srv.OwnAddrs = append([]netip.AddrPort{addrPort(adminLn.Addr())}, pacs.ownAddrs()...)
 
 	rl := &reloader{path: *path, flags: flags, srv: srv, sink: sink, log: oplog, admin: st, metrics: sm, page: page, pac: pacs, current: cfg}

@@ -57,7 +57,6 @@ func TestLoadBad(t *testing.T) {
 		{"roles.server outside clients", "clients: [10.0.0.0/8]\nroles:\n  server: [192.0.2.10/32]\n", 3, "roles.server[0]", "192.0.2.10/32 is outside clients"},
 		{"roles a list", "roles: [10.1.2.3/32]\n", 1, "roles", "must be a map with keys server, admin"},
 		{"unknown role", "roles:\n  servers: [10.1.2.3/32]\n", 2, "roles.servers", "unknown key (known here: server, admin)"},
-		{"rule clients empty", "rules:\n  - name: a\n    clients: []\n    domains: [a.com]\n    ports: [443]\n", 3, "rules[0].clients", "must list at least one prefix; leave clients out for every client"},
 		{"rule clients bad", "rules:\n  - name: a\n    clients: [10.3.0.0/16, lab]\n    domains: [a.com]\n    ports: [443]\n", 3, "rules[0].clients[1]", "\"lab\" is not a CIDR prefix"},
 		{"rule clients outside clients", "clients: [10.0.0.0/8]\n" + okRule + "  - name: a\n    clients: [10.3.0.0/16, \"2001:db8::/32\"]\n    domains: [a.com]\n    ports: [443]\n", 5, "rules[1].clients[1]", "2001:db8::/32 is outside clients"},
 

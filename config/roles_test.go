@@ -23,6 +23,10 @@ rules:
   - name: for-everyone
     domains: [www.example]
     ports: [443]
+  - name: empty-clients-is-everyone
+    clients: []
+    domains: [empty.example]
+    ports: [443]
 `)
 	if !slices.Equal(c.Roles.Server, []netip.Prefix{netip.MustParsePrefix("10.1.2.3/32")}) ||
 		!slices.Equal(c.Roles.Admin, []netip.Prefix{netip.MustParsePrefix("10.1.5.0/24")}) {
@@ -31,8 +35,10 @@ rules:
 	if r := c.Rules[0]; r.For != allowlist.ListedClients || !slices.Equal(r.Clients, []netip.Prefix{netip.MustParsePrefix("10.3.0.0/16")}) {
 		t.Errorf("rule with clients = %+v", r)
 	}
-	if r := c.Rules[1]; r.For != allowlist.Everyone || r.Clients != nil {
-		t.Errorf("rule without clients = %+v", r)
+	for _, r := range c.Rules[1:] {
+		if r.For != allowlist.Everyone || r.Clients != nil {
+			t.Errorf("rule without clients, or with clients: [] = %+v", r)
+		}
 	}
 	p, err := allowlist.Compile(c.PolicySpec())
 	if err != nil {
@@ -51,6 +57,7 @@ rules:
 		{"10.3.9.9", "portal.example", 443, "lab-portal"},
 		{"10.200.0.9", "portal.example", 443, ""},
 		{"10.200.0.9", "www.example", 443, "for-everyone"},
+		{"10.200.0.9", "empty.example", 443, "empty-clients-is-everyone"},
 	} {
 		d := p.Decide(allowlist.Query{Client: a(tt.client), Name: tt.name, Port: tt.port})
 		if d.RuleName() != tt.rule || d.Allowed() != (tt.rule != "") {

@@ -78,10 +78,9 @@ func (d *decoder) rule(key string, m map[string]any) (r allowlist.Rule, ok bool)
 		d.failf(key, "needs domains or cidrs (or both): a rule with neither allows nothing")
 	}
 
+	// clients: only these client prefixes; left out or empty, every client (SPEC).
 	if val := m["clients"]; val != nil {
-		if items, err := toList(val); err == nil && len(items) == 0 {
-			d.failf(key+".clients", "must list at least one prefix; leave clients out for every client")
-		} else if ps, good := d.prefixItems(key+".clients", val); good {
+		if ps, good := d.prefixItems(key+".clients", val); good && len(ps) > 0 {
 			r.For, r.Clients = allowlist.ListedClients, ps
 		}
 	}

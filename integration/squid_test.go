@@ -364,6 +364,20 @@ func TestUpstreamSquidAuthentication(t *testing.T) {
 		checkNoSecret(t, p, "YWxpY2U6czNjcmV0LXB3") // base64 of alice:s3cret-pw
 	})
 
+	t.Run("wrong_credentials_in_the_url", func(t *testing.T) {
+		// The filter refuses the proxy's own credentials: that is the proxy's fault, not the
+		// device's, so the device gets 502, not a login prompt it cannot answer.
+		p := StartProxy(t, upstreamConfig("http://alice:not-the-pw@"+squid.Addr, 9))
+		_, r := connectAs(t, "127.0.0.3", p.Addr, target, "")
+		if r.Status != http.StatusBadGateway {
+			t.Fatalf("status %s, want 502", r.Line)
+		}
+		if e := p.WaitEvent(t, Match{SrcPort: r.SrcPort}); e.Event.Reason != "upstream_refused" || e.HTTP.Response.StatusCode != 502 {
+			t.Errorf("event: %s", e.Raw)
+		}
+		checkNoSecret(t, p, "not-the-pw", r.Body)
+	})
+
 	t.Run("the_clients_own_credentials", func(t *testing.T) {
 		p := StartProxy(t, upstreamConfig("http://"+squid.Addr, 9))
 		_, r := connectAs(t, "127.0.0.4", p.Addr, target, "")

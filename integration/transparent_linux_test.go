@@ -17,9 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/dns/dnsmessage"
-
 	"github.com/mdmproxy/mdmproxy/internal/netns"
+	"github.com/mdmproxy/mdmproxy/internal/testdns"
 	"github.com/mdmproxy/mdmproxy/internal/testpki"
 )
 
@@ -148,7 +147,7 @@ func (lab *interceptLab) startOrigins(t *testing.T) error {
 		return err
 	}
 	closers = append(closers, pc)
-	go lab.dns.serve(pc)
+	go testdns.ServeUDP(pc, lab.dns.answer)
 	return nil
 }
 
@@ -194,56 +193,21 @@ func (d *rotatingDNS) reset() {
 	d.mu.Unlock()
 }
 
-func (d *rotatingDNS) serve(pc net.PacketConn) {
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		if resp := d.reply(buf[:n]); resp != nil {
-			pc.WriteTo(resp, from)
-		}
-	}
-}
-
-func (d *rotatingDNS) reply(req []byte) []byte {
-	var p dnsmessage.Parser
-	h, err := p.Start(req)
-	if err != nil {
-		return nil
-	}
-	q, err := p.Question()
-	if err != nil {
-		return nil
-	}
-	name := strings.ToLower(q.Name.String())
+// answer is the testdns answer for q.
+func (d *rotatingDNS) answer(q testdns.Question) testdns.Answer {
 	d.mu.Lock()
-	sets, known := d.answers[name]
-	var set []netip.Addr
-	if known {
-		if d.asked == nil {
-			d.asked = map[string]int{}
-		}
-		set = sets[min(d.asked[name+q.Type.String()], len(sets)-1)]
-		d.asked[name+q.Type.String()]++
-	}
-	d.mu.Unlock()
-	m := dnsmessage.Message{Header: dnsmessage.Header{ID: h.ID, Response: true, RecursionAvailable: true}, Questions: []dnsmessage.Question{q}}
+	defer d.mu.Unlock()
+	sets, known := d.answers[q.Name]
 	if !known {
-		m.Header.RCode = dnsmessage.RCodeNameError
+		return testdns.Answer{NotFound: true}
 	}
-	for _, a := range set {
-		rh := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 300}
-		switch {
-		case a.Is4() && q.Type == dnsmessage.TypeA:
-			m.Answers = append(m.Answers, dnsmessage.Resource{Header: rh, Body: &dnsmessage.AResource{A: a.As4()}})
-		case a.Is6() && q.Type == dnsmessage.TypeAAAA:
-			m.Answers = append(m.Answers, dnsmessage.Resource{Header: rh, Body: &dnsmessage.AAAAResource{AAAA: a.As16()}})
-		}
+	if d.asked == nil {
+		d.asked = map[string]int{}
 	}
-	b, _ := m.Pack()
-	return b
+	key := q.Name + q.Type.String()
+	set := sets[min(d.asked[key], len(sets)-1)]
+	d.asked[key]++
+	return testdns.Answer{Addrs: set, TTL: 300}
 }
 
 // dialFrom opens a TCP connection from the client namespace.

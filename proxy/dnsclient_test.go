@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/mdmproxy/mdmproxy/internal/testdns"
 )
 
 // dnsReply builds a reply to q with id and the given answers.
@@ -156,51 +157,19 @@ func FuzzParseNameServers(f *testing.F) {
 func serveDNS(t *testing.T, name string, a string, truncateUDP bool) string {
 	t.Helper()
 	pc, ln := listenUDPAndTCP(t)
-	reply := func(req []byte, trunc bool) []byte {
-		var p dnsmessage.Parser
-		h, err := p.Start(req)
-		if err != nil {
-			return nil
+	answer := func(q testdns.Question) testdns.Answer {
+		if q.Name != name {
+			return testdns.Answer{NotFound: true}
 		}
-		q, err := p.Question()
-		if err != nil {
-			return nil
-		}
-		if trunc {
-			return dnsReply(t, h.ID, q, dnsmessage.Header{Truncated: true})
-		}
-		if q.Type != dnsmessage.TypeA {
-			return dnsReply(t, h.ID, q, dnsmessage.Header{})
-		}
-		return dnsReply(t, h.ID, q, dnsmessage.Header{}, rrA(name, 42, a))
+		return testdns.Answer{Addrs: []netip.Addr{netip.MustParseAddr(a)}, TTL: 42}
 	}
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(reply(buf[:n], truncateUDP), from)
+	go testdns.ServeUDP(pc, func(q testdns.Question) testdns.Answer {
+		if truncateUDP {
+			return testdns.Answer{Truncated: true}
 		}
-	}()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			var l [2]byte
-			if _, err := io.ReadFull(c, l[:]); err == nil {
-				req := make([]byte, int(l[0])<<8|int(l[1]))
-				if _, err := io.ReadFull(c, req); err == nil {
-					r := reply(req, false)
-					c.Write(append([]byte{byte(len(r) >> 8), byte(len(r))}, r...))
-				}
-			}
-			c.Close()
-		}
-	}()
+		return answer(q)
+	})
+	go testdns.ServeTCP(ln, answer)
 	return pc.LocalAddr().String()
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -598,5 +599,51 @@ func TestTransparentUpstreamAndLimits(t *testing.T) {
 	}
 	if lab.origins.count("203.0.113.12:5223") != before {
 		t.Error("a flow over the limit reached the origin")
+	}
+}
+
+// TestTransparentReloadRevokes: a reload whose policy no longer allows an open intercepted
+// tunnel ends it (policy_revoked), as it does CONNECT tunnels; one still allowed stays open.
+func TestTransparentReloadRevokes(t *testing.T) {
+	lab := newInterceptLab(t)
+	if err := lab.gw.Nft(redirectRules); err != nil {
+		t.Fatal(err)
+	}
+	c := interceptConfig(&Transparent{Listen: []string{fmt.Sprintf("[::]:%d", redirectPort)}, Mode: "redirect"})
+	p := StartProxyIn(t, c, "ip", "netns", "exec", lab.gw.Name)
+
+	open := func(dst, sni string) (*tls.Conn, int) {
+		t.Helper()
+		conn := lab.dialFrom(t, dst)
+		conf := &tls.Config{RootCAs: lab.pki.Pool, ServerName: sni}
+		if sni == "" {
+			conf = &tls.Config{InsecureSkipVerify: true}
+		}
+		tc := tls.Client(conn, conf)
+		tc.SetDeadline(time.Now().Add(waitLimit))
+		if _, err := bufio.NewReader(tc).ReadString('\n'); err != nil {
+			t.Fatalf("tunnel to %s: %v", dst, err)
+		}
+		port := conn.LocalAddr().(*net.TCPAddr).Port
+		waitFlowEvent(t, p, "splice", port, netip.MustParseAddrPort(dst))
+		return tc, port
+	}
+	_, byName := open("203.0.113.10:5228", "mtalk.example") // fcm, a domain rule
+	kept, byCIDR := open("203.0.113.11:443", "")            // mdm, a CIDR rule
+
+	// The reload takes 5228 out of fcm.
+	c.Rules[0].Ports = []int{443}
+	p.WriteConfig(t, c)
+	p.Signal(t, syscall.SIGHUP)
+	e := waitFlowEvent(t, p, "end", byName, netip.MustParseAddrPort("203.0.113.10:5228"))
+	if e.Event.Reason != "policy_revoked" || !e.MDMProxy.Intercepted {
+		t.Errorf("end event %s; want policy_revoked", e.Raw)
+	}
+	if ends := p.FindEvents(t, Match{Action: "end", SrcPort: byCIDR, DstPort: 443}); len(ends) != 0 {
+		t.Errorf("a tunnel the new policy allows was ended: %s", ends[0].Raw)
+	}
+	kept.SetDeadline(time.Now().Add(waitLimit))
+	if _, err := kept.Write([]byte("still here\n")); err != nil {
+		t.Errorf("the kept tunnel: %v", err)
 	}
 }

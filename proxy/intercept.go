@@ -42,26 +42,15 @@ func (s *Server) DecideIntercepted(ctx context.Context, set *Settings, q allowli
 
 // decideIntercepted is DecideIntercepted in enforce mode; msg explains a refusal.
 func (s *Server) decideIntercepted(ctx context.Context, set *Settings, q allowlist.Query) (allowlist.Decision, string) {
-	pol := set.Policy
-	byAddr := pol.Decide(q)
-	if byAddr.Allowed() || q.SNI == "" {
-		return byAddr, explainRefusal(byAddr, q)
-	}
-	qn := allowlist.Query{Client: q.Client, Name: q.SNI, Addr: q.Addr, Port: q.Port, SNI: q.SNI}
-	byName := pol.Decide(qn)
-	if byName.Reason != allowlist.ReasonRule {
-		// Say what stopped the flow: deny_cidrs against the name's rule, a CIDR rule that does
-		// not allow the SNI, deny_cidrs alone, or else that no domain rule allows the SNI.
-		if byName.Reason != allowlist.ReasonDeniedAddress && (byAddr.Rule != nil || byAddr.Reason == allowlist.ReasonDeniedAddress) {
-			return byAddr, byAddr.Explain(q)
-		}
-		return byName, byName.Explain(qn)
+	d, vouch, msg := interceptRules(set.Policy, q)
+	if !vouch {
+		return d, msg
 	}
 	s.metrics.SNIResolveChecks.Add(1)
 	ok, err := s.resolvesTo(ctx, set.Hosts, q.SNI, q.Addr)
 	refuse := func(reason allowlist.Reason, msg string) (allowlist.Decision, string) {
 		s.metrics.SNIResolveRefused.Add(1)
-		return allowlist.Decision{Action: allowlist.Deny, Rule: byName.Rule, Reason: reason}, msg
+		return allowlist.Decision{Action: allowlist.Deny, Rule: d.Rule, Reason: reason}, msg
 	}
 	switch {
 	case err != nil && isTimeout(err):
@@ -71,7 +60,30 @@ func (s *Server) decideIntercepted(ctx context.Context, set *Settings, q allowli
 	case !ok:
 		return refuse(allowlist.ReasonSNIAddressMismatch, "TLS server name "+q.SNI+" does not resolve to the original destination "+q.Addr.String())
 	}
-	return byName, ""
+	return d, ""
+}
+
+// interceptRules is the policy's part of the decision on an intercepted flow: the decision, and
+// whether it holds only if the SNI resolves to the original address (vouch: a domain rule
+// allowed the SNI, no CIDR rule the address). msg explains a refusal. It neither resolves nor
+// counts, so a reload can decide open intercepted tunnels again with it (their SNI was found
+// to resolve to their address when they were admitted; a reload changes the policy, not DNS).
+func interceptRules(pol *allowlist.Policy, q allowlist.Query) (d allowlist.Decision, vouch bool, msg string) {
+	byAddr := pol.Decide(q)
+	if byAddr.Allowed() || q.SNI == "" {
+		return byAddr, false, explainRefusal(byAddr, q)
+	}
+	qn := allowlist.Query{Client: q.Client, Name: q.SNI, Addr: q.Addr, Port: q.Port, SNI: q.SNI}
+	byName := pol.Decide(qn)
+	if byName.Reason != allowlist.ReasonRule {
+		// Say what stopped the flow: deny_cidrs against the name's rule, a CIDR rule that does
+		// not allow the SNI, deny_cidrs alone, or else that no domain rule allows the SNI.
+		if byName.Reason != allowlist.ReasonDeniedAddress && (byAddr.Rule != nil || byAddr.Reason == allowlist.ReasonDeniedAddress) {
+			return byAddr, false, byAddr.Explain(q)
+		}
+		return byName, false, byName.Explain(qn)
+	}
+	return byName, true, ""
 }
 
 // explainRefusal is d.Explain(q) for a refusal, "" otherwise.

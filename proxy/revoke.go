@@ -57,15 +57,21 @@ func (s *Server) revoke(pol *allowlist.Policy, gen uint64) int {
 
 // recheck decides the tunnel again with pol, of generation gen, unless it already was; it ends
 // the tunnel with policy_revoked when pol refuses it and reports whether it may go on.
-// Intercepted flows were admitted by rules that also resolve the SNI (transparent mode): they
-// are not decided again here.
+// Intercepted flows are decided by the rules of transparent mode (interceptRules), without
+// resolving their SNI again.
 func (t *tunnel) recheck(pol *allowlist.Policy, gen uint64) bool {
 	last := t.policyGen.Load()
-	if last == gen || last == 0 || t.decision.Intercepted {
+	if last == gen || last == 0 {
 		return true // decided by this policy already, or nothing to decide with
 	}
 	q := t.query
-	if d := pol.Enforced(q, pol.Decide(q)); !d.Allowed() || t.needsHello(pol, d) {
+	var d allowlist.Decision
+	if t.decision.Intercepted {
+		d, _, _ = interceptRules(pol, q)
+	} else {
+		d = pol.Decide(q)
+	}
+	if d := pol.Enforced(q, d); !d.Allowed() || t.needsHello(pol, d) {
 		t.abort(allowlist.ReasonPolicyRevoked)
 		t.srv.revokedN.Add(1)
 		return false

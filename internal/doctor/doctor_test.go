@@ -83,8 +83,12 @@ func mustPKI(t *testing.T, ca string, names ...string) *testpki.PKI {
 	return p
 }
 
-// notFound is a resolver that knows no name, as DNS answers NXDOMAIN.
+// notFound is a resolver that knows no name, as DNS answers NXDOMAIN, except
+// sinkholed.mdm.test, for which it answers 0.0.0.0 as DNS filters do.
 func notFound(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if host == "sinkholed.mdm.test" {
+		return []netip.Addr{netip.IPv4Unspecified()}, nil
+	}
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
@@ -122,6 +126,7 @@ func TestRunResults(t *testing.T) {
 		{Rule: "r7", Name: "courier.push.apple.com", Port: healthy, TLS: true},
 		{Rule: "r8", Name: "plain.mdm.test", Port: plain, TLS: false},
 		{Rule: "r9", Name: "other.mdm.test", Port: healthy, TLS: true}, // a name the certificate does not name
+		{Rule: "r10", Name: "sinkholed.mdm.test", Port: healthy, TLS: true},
 	}
 	c.Hosts["other.mdm.test"] = lo
 
@@ -135,6 +140,7 @@ func TestRunResults(t *testing.T) {
 		{ResultOK, "TLS handshake completed"},
 		{ResultOK, "does not require TLS"},
 		{ResultTLSName, "not issued for other.mdm.test"},
+		{ResultDNS, "DNS answered 0.0.0.0, a blocking answer"},
 	}
 	got := c.Run(context.Background(), targets)
 	if len(got) != len(targets) {

@@ -54,6 +54,10 @@ func (c *Checker) probe(ctx context.Context, names *resolver, t Target) Result {
 	if err != nil {
 		return done(ResultDNS, dnsDetail(err, c.timeout()))
 	}
+	if _, static := c.Hosts[t.Name]; !static && sinkholed(addrs) {
+		res.Address = addrs[0].String()
+		return done(ResultDNS, "DNS answered "+res.Address+", a blocking answer: a DNS filter blocks this name")
+	}
 
 	conn, addr, err := c.connect(ctx, addrs, t.Port)
 	res.Address = addr.String()
@@ -76,6 +80,17 @@ func (c *Checker) probe(ctx context.Context, names *resolver, t Target) Result {
 		return done(code, detail)
 	}
 	return done(ResultOK, okDetail(tc.ConnectionState().PeerCertificates))
+}
+
+// sinkholed reports whether every answer is an address DNS filters give for a blocked name
+// (0.0.0.0, ::) rather than a host to connect to.
+func sinkholed(addrs []netip.Addr) bool {
+	for _, a := range addrs {
+		if !a.IsUnspecified() {
+			return false
+		}
+	}
+	return len(addrs) > 0
 }
 
 // runOver reports whether the run's context is done or past its deadline: a socket deadline

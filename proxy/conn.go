@@ -65,12 +65,18 @@ func (s *Server) serveConn(c net.Conn) {
 	defer ss.setupDone()
 	defer ss.recoverSession()
 	ss.client = addrPortOf(c.RemoteAddr())
+	// A client is checked before a byte is read from it; one behind a trusted balancer once the
+	// PROXY header named it (the balancer itself need not be in clients).
+	balanced := ss.trusted(ss.client.Addr())
+	if !balanced && !ss.admitClient() {
+		return
+	}
 	ss.lr = io.LimitedReader{R: c, N: int64(ss.set.Limits.MaxHeaderBytes)}
 	ss.br = readerPool.Get().(*bufio.Reader)
 	ss.br.Reset(&ss.lr)
 	defer ss.putReader()
 	c.SetReadDeadline(ss.start.Add(ss.set.Timeouts.Header))
-	if !ss.readProxyHeader() {
+	if !ss.readProxyHeader() || (balanced && !ss.admitClient()) {
 		return
 	}
 
@@ -99,6 +105,19 @@ func (s *Server) serveConn(c net.Conn) {
 	ss.connect(target, ss.proxyAuth)
 }
 
+// admitClient checks the client right after accept, before a byte of its request is read: an
+// address outside clients gets one client_not_allowed event and a 403, and holds no head
+// buffer and no header time-out. It reports whether the session goes on.
+func (ss *session) admitClient() bool {
+	q := allowlist.Query{Client: ss.client.Addr()}
+	if ss.set.Policy.ClientAllowed(q.Client) {
+		return true
+	}
+	ss.finish(ss.event(events.ActionDeny), outcome{action: events.ActionDeny, reason: allowlist.ReasonClientNotAllowed,
+		status: http.StatusForbidden, msg: allowlist.Decision{Reason: allowlist.ReasonClientNotAllowed}.Explain(q), unread: true})
+	return false
+}
+
 // refuseHead answers a request head that could not be read.
 func (ss *session) refuseHead(err error) {
 	reason, status := allowlist.ReasonBadRequest, http.StatusBadRequest
@@ -125,7 +144,8 @@ func headText(reason allowlist.Reason, err error) string {
 		return "the request head did not arrive in time"
 	case errors.Is(err, errBadRequestLine), errors.Is(err, errBadHeaderLine), errors.Is(err, errHeaderFolding),
 		errors.Is(err, errTwoHosts), errors.Is(err, errHostMismatch), errors.Is(err, errLengthAndChunk),
-		errors.Is(err, errBadLength), errors.Is(err, errBadCoding), errors.Is(err, errNotHTTPURI):
+		errors.Is(err, errBadLength), errors.Is(err, errBadCoding), errors.Is(err, errNotHTTPURI),
+		errors.Is(err, errNetHTTPRefuses):
 		return err.Error()
 	}
 	return "malformed request head"

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -72,6 +73,58 @@ func TestRefusalBodiesAreFixedLines(t *testing.T) {
 			ev := rec.wait(t, func(e events.Event) bool { return int(e.SourcePort) == src })
 			if ev.Reason != tt.reason {
 				t.Errorf("event %+v; want %s", ev, tt.reason)
+			}
+		})
+	}
+}
+
+// A client outside clients is refused right after accept, before anything is read: one
+// client_not_allowed event whatever it sends (or nothing at all), never a header time-out,
+// and no request of its answered by the HTTP server.
+func TestOutsiderRefusedAtAccept(t *testing.T) {
+	pol, err := allowlist.Compile(allowlist.Spec{
+		Clients:   []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, // not the tests' 127.0.0.1
+		DenyCIDRs: allowlist.DefaultDenyCIDRs,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr, rec := testProxy(t, nil, nil, func(s *Settings) { s.Policy = pol; s.Timeouts.Header = time.Minute })
+	for _, tt := range []struct{ name, send string }{
+		{"silent", ""},
+		{"CONNECT", "CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n\r\n"},
+		{"origin form", "GET / HTTP/1.1\r\nHost: proxy\r\n\r\n"},
+		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: proxy\r\n\r\n"},
+		{"plain", "GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\n\r\n"},
+		{"half a head", "GET http://origin.test/ HTTP/1.1\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			port := uint16(c.LocalAddr().(*net.TCPAddr).Port)
+			// Nothing sent or a request: the refusal comes at once, without waiting for a head
+			// (the header time-out is a minute), and is not lost to a reset of the unread request.
+			c.Write([]byte(tt.send))
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			reply, err := io.ReadAll(c)
+			if err != nil || !strings.HasPrefix(string(reply), "HTTP/1.1 403 ") {
+				t.Fatalf("reply %q, %v; want a 403 at once", reply, err)
+			}
+			// The connection is closed, so its events are all in.
+			rec.wait(t, func(e events.Event) bool { return e.SourcePort == port })
+			var mine []events.Event
+			rec.mu.Lock()
+			for _, e := range rec.evs {
+				if e.SourcePort == port {
+					mine = append(mine, e)
+				}
+			}
+			rec.mu.Unlock()
+			if len(mine) != 1 || mine[0].Reason != allowlist.ReasonClientNotAllowed.String() {
+				t.Fatalf("events %+v; want one client_not_allowed", mine)
 			}
 		})
 	}

@@ -23,6 +23,7 @@ type outcome struct {
 	resp   []byte
 	alert  uint8
 	origin net.Conn // closed too, when the connection had been dialled
+	unread bool     // the client's request was never read (see closeUnread)
 	err    error    // the failure's own text, for the operational log only
 }
 
@@ -67,8 +68,38 @@ func (ss *session) finish(ev *events.Event, o outcome) {
 	case o.alert != 0:
 		ss.conn.Write(clienthello.Alert(o.alert))
 	}
+	if o.unread {
+		closeUnread(ss.conn)
+		return
+	}
 	ss.conn.Close()
 }
+
+// closeUnread closes a connection whose request was left unread. Closing a socket that holds
+// unread bytes sends a reset, which can destroy the answer before the client reads it; so the
+// write side is shut first and what the client sends is discarded until it closes too, for at
+// most unreadLinger and unreadMax bytes (net/http does the same after an early answer).
+func closeUnread(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite()
+		tc.SetReadDeadline(time.Now().Add(unreadLinger))
+		var buf [1024]byte
+		for n := 0; n < unreadMax; {
+			m, err := tc.Read(buf[:])
+			if err != nil {
+				break
+			}
+			n += m
+		}
+	}
+	c.Close()
+}
+
+// unreadLinger and unreadMax bound closeUnread: net/http's own delay, and a request head.
+const (
+	unreadLinger = 500 * time.Millisecond
+	unreadMax    = 64 << 10
+)
 
 // refuse answers a connection refused before the 200, with a one-line reason.
 func (ss *session) refuse(ev *events.Event, status int, reason allowlist.Reason, msg string) {

@@ -48,6 +48,7 @@ func (s *Server) plainServer() *plainServer {
 			ErrorLog:       log.New(goproxyLogger{s}, "", 0), // a recovered handler panic, with its stack
 			ConnContext:    withBalancer,                     // a trusted PROXY header's balancer, for the events
 		}
+		p.http.DisableGeneralOptionsHandler = true // OPTIONS * to the handler, not net/http's own unlogged 200
 		go p.http.Serve(p)
 		s.plain.Store(p)
 	})

@@ -32,6 +32,15 @@ type bodyFraming struct {
 // the request target. Origin-form requests (not proxy requests: the PAC file) are checked for
 // Host and framing only.
 func checkPlainHead(head []byte, target string) (bodyFraming, error) {
+	f, err := checkFraming(head, target)
+	if err == nil {
+		err = checkAsNetHTTP(head) // and nothing net/http would answer itself, unlogged
+	}
+	return f, err
+}
+
+// checkFraming is checkPlainHead's own reading of the head: hosts and body framing.
+func checkFraming(head []byte, target string) (bodyFraming, error) {
 	var (
 		f        bodyFraming
 		hosts    int

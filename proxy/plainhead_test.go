@@ -15,12 +15,13 @@ func TestCheckPlainHead(t *testing.T) {
 		err        error
 	}{
 		{"get", "GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n", bodyFraming{}, nil},
-		{"no Host", "GET http://a.example/ HTTP/1.1\r\n\r\n", bodyFraming{}, nil},
+		{"no Host", "GET http://a.example/ HTTP/1.1\r\n\r\n", bodyFraming{}, errNetHTTPRefuses},
+		{"no Host in 1.0", "GET http://a.example/ HTTP/1.0\r\n\r\n", bodyFraming{}, nil},
 		{"Host with default port", "GET http://a.example/ HTTP/1.1\r\nHost: A.example:80\r\n\r\n", bodyFraming{}, nil},
 		{"Host and URI ports", "GET http://a.example:8080/ HTTP/1.1\r\nHost: a.example:8080\r\n\r\n", bodyFraming{}, nil},
-		{"length", "POST http://a.example/ HTTP/1.1\r\ncontent-length: 12\r\n\r\n", bodyFraming{length: 12}, nil},
-		{"same length twice", "POST http://a.example/ HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n", bodyFraming{length: 3}, nil},
-		{"chunked", "POST http://a.example/ HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n", bodyFraming{chunked: true}, nil},
+		{"length", "POST http://a.example/ HTTP/1.1\r\nHost: a.example\r\ncontent-length: 12\r\n\r\n", bodyFraming{length: 12}, nil},
+		{"same length twice", "POST http://a.example/ HTTP/1.1\r\nHost: a.example\r\nContent-Length: 3, 3\r\n\r\n", bodyFraming{}, errNetHTTPRefuses},
+		{"chunked", "POST http://a.example/ HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: Chunked\r\n\r\n", bodyFraming{chunked: true}, nil},
 		{"origin form", "GET /proxy.pac HTTP/1.1\r\nHost: proxy.school.lan\r\n\r\n", bodyFraming{}, nil},
 		{"two Hosts", "GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\nhost: a.example\r\n\r\n", bodyFraming{}, errTwoHosts},
 		{"Host mismatch", "GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n", bodyFraming{}, errHostMismatch},

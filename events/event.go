@@ -96,6 +96,11 @@ type Event struct {
 	// than asked for with CONNECT or a proxy request (mdmproxy.intercepted).
 	Intercepted bool
 
+	// ECH marks a ClientHello that carried the Encrypted Client Hello
+	// extension (mdmproxy.ech): SNI is then its outer name, and the server
+	// the client reaches may be another name behind the same provider.
+	ECH bool
+
 	// Upstream is the upstream proxy the flow was handed to, HOST:PORT,
 	// never with credentials (mdmproxy.upstream).
 	Upstream string

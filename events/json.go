@@ -199,6 +199,9 @@ func (j *JSONEncoder) encodeMdmproxy(ev *zerolog.Event, e *Event, rawTarget stri
 	if e.Intercepted {
 		d.Bool(keyIntercepted, true)
 	}
+	if e.ECH {
+		d.Bool(keyECH, true)
+	}
 	if e.Upstream != "" {
 		d.Str(keyUpstream, e.Upstream)
 	}

@@ -265,7 +265,7 @@ func TestFieldNames(t *testing.T) {
 		events.FieldObserverName, events.FieldObserverProduct, events.FieldObserverVendor, events.FieldObserverType,
 		events.FieldObserverVersion, events.FieldHTTPResponseStatus,
 		events.FieldState, events.FieldTargetRaw, events.FieldEnforceAction, events.FieldEnforceReason,
-		events.FieldBalancerIP, events.FieldBalancerPort, events.FieldIntercepted, events.FieldUpstream,
+		events.FieldBalancerIP, events.FieldBalancerPort, events.FieldIntercepted, events.FieldECH, events.FieldUpstream,
 		events.FieldAggregateCount, events.FieldAggregateFirst, events.FieldAggregateLast, events.FieldDroppedReport,
 	}
 	e := events.Event{
@@ -274,7 +274,7 @@ func TestFieldNames(t *testing.T) {
 		DestDomain: "d.example", DestIP: netip.MustParseAddr("10.0.0.2"), DestPort: 2, DestBytes: 2,
 		SNI: "d.example", Rule: "r", URL: "http://d.example/", Method: "GET", StatusCode: 200,
 		RawTarget: "bad target", EnforceAction: events.ActionDeny, EnforceReason: "no_rule",
-		Balancer: netip.MustParseAddrPort("10.0.0.9:40000"), Intercepted: true, Upstream: "filter.school.lan:8080",
+		Balancer: netip.MustParseAddrPort("10.0.0.9:40000"), Intercepted: true, ECH: true, Upstream: "filter.school.lan:8080",
 		Count: 2, FirstTime: testTime, LastTime: testTime, Dropped: 3,
 	}
 	enc, err := events.NewEncoder(events.FormatJSON, events.Observer{Name: "gw1", Version: "1.2.3"})

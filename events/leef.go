@@ -70,6 +70,9 @@ func (l *LEEFEncoder) AppendEvent(dst []byte, e *Event) []byte {
 	if e.Intercepted {
 		x.str("intercepted", "true")
 	}
+	if e.ECH {
+		x.str("ech", "true")
+	}
 	x.opt("upstream", e.Upstream)
 	if e.aggregated() {
 		x.int("count", int64(e.Count))

@@ -219,6 +219,10 @@ func TestCEFLEEFFields(t *testing.T) {
 	if attrs["count"] != "12" || attrs["firstTime"] != "2026-11-23T17:59:51.123Z" || attrs["sev"] != "5" {
 		t.Errorf("leef aggregate: %v", attrs)
 	}
+	ech := &events.Event{Time: testTime, Action: events.ActionSplice, SNI: "public.example", ECH: true}
+	if _, attrs, err = parseLEEF(strings.TrimSuffix(string(events.NewLEEFEncoder(events.Observer{}).AppendEvent(nil, ech)), "\n")); err != nil || attrs["ech"] != "true" {
+		t.Errorf("leef ech: %v, %v", attrs, err)
+	}
 }
 
 // FuzzTextFormats: whatever a client puts in the SNI, the host or the URL,

@@ -159,6 +159,9 @@ func (ss *session) afterConnect(ev *events.Event, q allowlist.Query, d allowlist
 	defer putHelloBuf(bufp)
 	info, raw, err := ss.readHello(bufp)
 	if err == nil {
+		// An Encrypted Client Hello is decided by its outer name like any hello (Chrome's
+		// GREASE ECH cannot be told from the real thing); the event says it was there.
+		ev.ECH = info.ECH
 		if sni := info.ServerName; sni != "" {
 			name, nerr := allowlist.NormalizeName(sni)
 			ev.SNI = sni

@@ -68,6 +68,7 @@ func (ss *session) awaitServer(ev *events.Event, q allowlist.Query, d allowlist.
 		ss.refuseHello(ev, origin, err)
 		return nil, 0, 0, false
 	}
+	ev.ECH = ev.ECH || info.ECH
 	name := ""
 	if info.ServerName != "" {
 		if name, err = allowlist.NormalizeName(info.ServerName); err != nil {

@@ -139,8 +139,9 @@ var hrrRandom = []byte{
 }
 
 // rawHello builds a TLS 1.3 ClientHello record for name offering only P-256, with a key share
-// when p256Key is set and an empty share list (which forces a HelloRetryRequest) otherwise.
-func rawHello(t *testing.T, name string, p256Key []byte) []byte {
+// when p256Key is set and an empty share list (which forces a HelloRetryRequest) otherwise,
+// and the extra extensions given as type and data.
+func rawHello(t *testing.T, name string, p256Key []byte, extra ...rawExt) []byte {
 	t.Helper()
 	var b cryptobyte.Builder
 	b.AddUint8(22)
@@ -181,10 +182,42 @@ func rawHello(t *testing.T, name string, p256Key []byte) []byte {
 						}
 					})
 				})
+				for _, e := range extra {
+					ext(e.typ, func(b *cryptobyte.Builder) { b.AddBytes(e.data) })
+				}
 			})
 		})
 	})
 	return b.BytesOrPanic()
+}
+
+// rawExt is an extension rawHello adds.
+type rawExt struct {
+	typ  uint16
+	data []byte
+}
+
+// A hello with an Encrypted Client Hello extension is decided by its outer name, spliced, and
+// the event says ECH was there.
+func TestECHHelloDecidedByOuterName(t *testing.T) {
+	port, _ := opensslServer(t, "courier.push.apple.com")
+	_, addr, rec := testProxy(t, []allowlist.Rule{loopbackRule("apple-push", port, true, allowlist.TLSRequired)}, loopbackHosts, nil)
+	c := connectTo(t, addr, "courier.push.apple.com:"+strconv.Itoa(int(port)))
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	key, _ := ecdh.P256().GenerateKey(rand.Reader)
+	// An outer ECHClientHello as GREASE sends it: type 0, HKDF-SHA256/AES-128-GCM, a config id,
+	// an encapsulated key and a payload that only the client-facing server could open.
+	ech := append([]byte{0, 0, 1, 0, 1, 7, 0, 32}, make([]byte, 32)...)
+	ech = append(ech, 0, 64)
+	ech = append(ech, make([]byte, 64)...)
+	c.Write(rawHello(t, "courier.push.apple.com", key.PublicKey().Bytes(), rawExt{0xfe0d, ech}))
+	if typ, body := readRecord(t, bufio.NewReader(c)); typ != 22 || body[0] != 2 {
+		t.Fatalf("record type %d; want the ServerHello", typ)
+	}
+	e := rec.wait(t, byAction(events.ActionSplice))
+	if !e.ECH || e.SNI != "courier.push.apple.com" {
+		t.Errorf("decision event %+v; want ECH and the outer name", e)
+	}
 }
 
 // readRecord reads one TLS record.

@@ -53,10 +53,10 @@ func TestPlainConnFraming(t *testing.T) {
 	const next = "GET http://a.example/next HTTP/1.1\r\nHost: a.example\r\n\r\n"
 	for _, tt := range []struct{ name, req string }{
 		{"no body", "GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n"},
-		{"length", "POST http://a.example/ HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world"},
-		{"chunked", "POST http://a.example/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"},
-		{"chunk extensions and trailers", "POST http://a.example/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nB;ext=1\r\nhello world\r\n0\r\nX-Sum: 1\r\n\r\n"},
-		{"large chunk", "POST http://a.example/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2710\r\n" + strings.Repeat("z", 10000) + "\r\n0\r\n\r\n"},
+		{"length", "POST http://a.example/ HTTP/1.1\r\nHost: a.example\r\nContent-Length: 11\r\n\r\nhello world"},
+		{"chunked", "POST http://a.example/ HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"},
+		{"chunk extensions and trailers", "POST http://a.example/ HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\n\r\nB;ext=1\r\nhello world\r\n0\r\nX-Sum: 1\r\n\r\n"},
+		{"large chunk", "POST http://a.example/ HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\n\r\n2710\r\n" + strings.Repeat("z", 10000) + "\r\n0\r\n\r\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			checkFramed(t, tt.req)

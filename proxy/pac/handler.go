@@ -28,7 +28,7 @@ const ContentType = "application/x-ns-proxy-autoconfig"
 type EventSink interface{ Emit(e *events.Event) }
 
 // Handler serves the current PAC file at Paths to the policy's clients; others get 403 and a
-// deny event. It is ready once Update has given it a file; until then it answers 503. Mount
+// deny event, whatever path they ask for. It is ready once Update has given it a file; until then it answers 503. Mount
 // it as proxy.Server.NonProxy (the proxy listener), and OwnListener on pac.listen.
 type Handler struct {
 	// Events receives deny events. Nil discards them.
@@ -66,18 +66,19 @@ func (h *Handler) OwnListener(proxyPort uint16) http.Handler {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, proxyPort uint16) {
-	if !isPACPath(r.URL.Path) {
-		http.NotFound(w, r)
-		return
-	}
 	st := h.state.Load()
 	if st == nil {
 		http.Error(w, "mdmproxy: the PAC file is not ready", http.StatusServiceUnavailable)
 		return
 	}
+	// Clients first, whatever they ask for: the proxy is never open, not even its 404s.
 	client := remoteAddr(r)
 	if !st.policy.ClientAllowed(client.Addr()) {
 		h.refuse(w, r, client)
+		return
+	}
+	if !isPACPath(r.URL.Path) {
+		http.NotFound(w, r)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -198,8 +198,11 @@ func TestHandlerRefusesOtherClients(t *testing.T) {
 	if r.status != http.StatusForbidden || strings.Contains(r.body, "FindProxyForURL") {
 		t.Errorf("a client outside clients: %d", r.status)
 	}
+	if r := fetch(t, "GET", url+"/", ""); r.status != http.StatusForbidden {
+		t.Errorf("a client outside clients, another path: %d", r.status)
+	}
 	evs := rec.all()
-	if len(evs) != 1 || evs[0].Action != events.ActionDeny || evs[0].Reason != "client_not_allowed" ||
+	if len(evs) != 2 || evs[0].Action != events.ActionDeny || evs[0].Reason != "client_not_allowed" ||
 		evs[0].SourceIP != netip.MustParseAddr("127.0.0.1") || evs[0].URL != "/wpad.dat" {
 		t.Errorf("events: %+v", evs)
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -86,11 +87,18 @@ func TestLoadConcurrently(t *testing.T) {
 	done := make(chan error)
 	for i := range 8 {
 		go func() {
+			// Each load must see only its own inputs: shared state would mix the two listens.
+			var c *Config
 			var err error
+			want := "127.0.0.1:3128"
 			if i%2 == 0 {
-				_, err = Load(LoadOptions{Path: path, Env: []string{"MDMPROXY_LISTEN=127.0.0.1:3128"}})
+				c, err = Load(LoadOptions{Path: path, Env: []string{"MDMPROXY_LISTEN=" + want}})
 			} else {
-				_, err = Load(LoadOptions{Env: []string{}, Flags: map[string]string{"listen": "127.0.0.1:3129"}})
+				want = "127.0.0.1:3129"
+				c, err = Load(LoadOptions{Env: []string{}, Flags: map[string]string{"listen": want}})
+			}
+			if err == nil && c.Listen != want {
+				err = fmt.Errorf("load %d: listen %q, want %q", i, c.Listen, want)
 			}
 			done <- err
 		}()

@@ -5,10 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/mdmproxy/mdmproxy/allowlist"
 )
 
 // FuzzLoad feeds arbitrary bytes to Load as a YAML file: it must never panic, and it either
-// returns a configuration or problems that each say something.
+// returns a configuration whose policy compiles (validate and serve rely on that) or problems
+// that each say something.
 func FuzzLoad(f *testing.F) {
 	f.Add(defaultYAML)
 	f.Add([]byte(""))
@@ -26,7 +29,9 @@ func FuzzLoad(f *testing.F) {
 		}
 		c, err := Load(LoadOptions{Path: path, Env: []string{}})
 		if err == nil {
-			_ = c.PolicySpec()
+			if _, err := allowlist.Compile(c.PolicySpec()); err != nil {
+				t.Fatalf("Load accepted a configuration whose policy does not compile: %v", err)
+			}
 			return
 		}
 		var errs Errors

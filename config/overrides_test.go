@@ -174,7 +174,7 @@ func TestEnvDurationWithoutUnit(t *testing.T) {
 
 // MDMPROXY_ variables that name no key are not ours: Kubernetes service links, test tools.
 func TestEnvIgnoresOtherVariables(t *testing.T) {
-	mustLoad(t, "",
+	c := mustLoad(t, "",
 		"MDMPROXY_PORT=tcp://10.96.0.12:3128",
 		"MDMPROXY_PORT_3128_TCP_ADDR=10.96.0.12",
 		"MDMPROXY_SERVICE_HOST=10.96.0.12",
@@ -182,4 +182,7 @@ func TestEnvIgnoresOtherVariables(t *testing.T) {
 		"MDMPROXY_BIN=/tmp/mdmproxy",
 		"mdmproxy_listen=nope",
 	)
+	if want := Default().Listen; c.Listen != want {
+		t.Errorf("listen %q after mdmproxy_listen=nope (lower case, not ours); want the default %q", c.Listen, want)
+	}
 }

@@ -39,12 +39,12 @@ func bulkOrigin(t *testing.T, size int) uint16 {
 	return uint16(ln.Addr().(*net.TCPAddr).Port)
 }
 
-// TestLongBurstIsNotCut: a download whose source never runs dry (the client reads a little
-// slower than the origin sends) keeps the pump inside one moveBurst. The read deadline set in
-// run (at most parkDelay ahead) is still armed on src, so once it passes the next fill's
-// RawConn.Read fails with ErrDeadlineExceeded and moveBurst aborts the tunnel as a reset.
+// TestLongBurstIsNotCut guards against a long burst cut as a reset: a download whose source
+// never runs dry (the client reads a little slower than the origin sends) keeps the pump
+// inside one moveBurst, and the read deadline run set (at most the park delay ahead) must not
+// still be armed on src when a later fill waits (moveBurst clears it).
 func TestLongBurstIsNotCut(t *testing.T) {
-	for _, park := range []time.Duration{200 * time.Millisecond, 0 /* the real 2 s */} {
+	for _, park := range []time.Duration{200 * time.Millisecond, 0 /* the real parkAfter, 250 ms */} {
 		t.Run("parkAfter="+park.String(), func(t *testing.T) {
 			const size = 24 << 20
 			port := bulkOrigin(t, size)
@@ -74,13 +74,14 @@ func TestLongBurstIsNotCut(t *testing.T) {
 	}
 }
 
-// TestShutdownLeavesLateTunnel: Shutdown's grace ends while a connection is still in its
-// set-up phase (here waiting for a ClientHello that a server-speaks-first client never sends).
-// Shutdown aborts the registered tunnels and returns, but the pending connection goes on to
-// start a tunnel afterwards (addTunnel does not look at closing), which nothing ever closes.
+// TestShutdownLeavesLateTunnel guards against a tunnel started after Shutdown returned:
+// Shutdown's grace ends while a connection is still in its set-up phase (here waiting for a
+// ClientHello that a server-speaks-first client never sends); when its hello time-out passes
+// it must not start a tunnel that nothing would ever close (addTunnel refuses once cut), and
+// it ends with an end event whose reason is shutdown.
 func TestShutdownLeavesLateTunnel(t *testing.T) {
 	port := echoServer(t)
-	srv, addr, _ := testProxy(t, []allowlist.Rule{loopbackRule("plain", port, true, allowlist.TLSOptional)}, loopbackHosts,
+	srv, addr, rec := testProxy(t, []allowlist.Rule{loopbackRule("plain", port, true, allowlist.TLSOptional)}, loopbackHosts,
 		func(s *Settings) { s.Timeouts.Hello = 500 * time.Millisecond })
 	c := connectTo(t, addr, "origin.test:"+strconv.Itoa(int(port)))
 	// The client says nothing yet: the proxy waits up to timeouts.hello for a ClientHello.
@@ -90,7 +91,10 @@ func TestShutdownLeavesLateTunnel(t *testing.T) {
 		t.Fatal("Shutdown returned nil with a connection in set-up")
 	}
 	shutAt := time.Now()
-	time.Sleep(time.Second) // the hello time-out passes: "server speaks first", splice
+	// The hello time-out passes ("server speaks first": splice), and the late tunnel is refused.
+	rec.wait(t, func(e events.Event) bool {
+		return e.Action == events.ActionEnd && e.Reason == allowlist.ReasonShutdown.String()
+	})
 	if n := srv.OpenTunnels(); n != 0 {
 		t.Errorf("%d tunnel(s) open %v after Shutdown returned", n, time.Since(shutAt).Round(time.Millisecond))
 	}
@@ -118,18 +122,16 @@ func tcpPair(t *testing.T, ln net.Listener) (*net.TCPConn, *net.TCPConn) {
 	return a.(*net.TCPConn), b.(*net.TCPConn)
 }
 
-// TestParkRacesAbort: an abort that lands on a pump's first park. forget (from unpark)
-// reads p.parkID without the parker's lock while arm writes it under the lock. Today nothing is
-// lost only because abort's Close waits (on an internal semaphore the race detector does not
-// see) for the Control callback running arm; under -race this fails with a DATA RACE report.
-// The leak check below guards the consequence if that ordering ever changes.
+// TestParkRacesAbort guards against an abort that lands on a pump's first park: forget (from
+// unpark) and arm must agree on p.parkID (under -race a data race there fails the test), and
+// no finished pump may stay in the parker's map.
 func TestParkRacesAbort(t *testing.T) {
 	ln := loopbackListener(t)
 	srv := &Server{}
 	srv.Update(&Settings{})
 	pk := srv.parker()
 	if pk == nil {
-		t.Skip("no epoll")
+		t.Fatal("no parker: epoll is always there on Linux, so parking is broken")
 	}
 	const rounds = 2000
 	for i := 0; i < rounds; i++ {
@@ -151,7 +153,7 @@ func TestParkRacesAbort(t *testing.T) {
 			}
 		}()
 		for spin := 0; spin < (i%256)*8; spin++ { // vary where the abort lands in park
-			reviewSink += spin
+			spinSink += spin
 		}
 		tun.abort(allowlist.ReasonShutdown)
 		<-done
@@ -168,7 +170,8 @@ func TestParkRacesAbort(t *testing.T) {
 	}
 }
 
-var reviewSink int
+// spinSink keeps the compiler from removing TestParkRacesAbort's spin loop.
+var spinSink int
 
 // inUsePipeFDs counts this process's pipe descriptors that are not in the idle pool.
 func inUsePipeFDs(t *testing.T) int {
@@ -189,11 +192,10 @@ func inUsePipeFDs(t *testing.T) int {
 	return n
 }
 
-// TestStalledReaderHoldsPipe: on a persistent tunnel writeDeadline is zero and the sweeper
-// never expires the tunnel (no idle time-out, no half-close), so a client that stops reading
-// while the origin keeps sending parks the origin->client pump inside dstRaw.Write holding a
-// pipe (two descriptors, up to 1 MiB of kernel memory) for as long as the client's kernel
-// answers zero-window probes: keepalive does not run while data is unacknowledged.
+// TestStalledReaderHoldsPipe guards against a persistent tunnel whose client stopped reading
+// holding what its pump waits with for ever: the sweeper never expires a persistent tunnel and
+// keepalive does not probe while data is unacknowledged, so only the write deadline
+// (timeouts.idle) ends it. The tunnel must be seen open first, then end and free its pipe.
 func TestStalledReaderHoldsPipe(t *testing.T) {
 	const size = 64 << 20
 	port := bulkOrigin(t, size)
@@ -206,16 +208,17 @@ func TestStalledReaderHoldsPipe(t *testing.T) {
 	before := inUsePipeFDs(t)
 	c := connectTo(t, addr, "origin.test:"+strconv.Itoa(int(port)))
 	c.Write([]byte("x"))
+	waitFor(t, "the tunnel to open", func() bool { return srv.OpenTunnels() == 1 })
 	// The client never reads: the write stall must end the tunnel (idle 300 ms) and free its pipe.
 	waitFor(t, "the stalled tunnel to end and its pipe to be freed", func() bool {
 		return srv.OpenTunnels() == 0 && inUsePipeFDs(t)-before <= 0
 	})
 }
 
-// TestAbortRacesStart: start registers the tunnel (addTunnel) before startPumps writes
-// t.pumps, so a Shutdown cut or a sweep that finds the tunnel in the registry calls abort,
-// which reads t.pumps (two interface words each) while startPumps writes it. A torn read
-// (itab set, data nil) would call unpark on a nil *splicePump.
+// TestAbortRacesStart guards against an abort that reads t.pumps while start writes it: a
+// Shutdown cut or a sweep that finds the tunnel in the registry calls abort, and a torn read
+// (itab set, data nil) would call unpark on a nil *splicePump. newPumps sets t.pumps before
+// addTunnel registers the tunnel; -race checks the ordering.
 func TestAbortRacesStart(t *testing.T) {
 	ln := loopbackListener(t)
 	srv := &Server{}
@@ -231,5 +234,38 @@ func TestAbortRacesStart(t *testing.T) {
 		waitFor(t, "the tunnel to end", func() bool { return srv.OpenTunnels() == 0 })
 		c2.Close()
 		o2.Close()
+	}
+}
+
+// TestBurstPipeReturnsToPool: a burst moves through splice with a pipe from the pool, and when
+// it is over the pipe is back in the pool, not held by the tunnel. The pool starts empty, so a
+// pipe in it afterwards is the one the burst took.
+func TestBurstPipeReturnsToPool(t *testing.T) {
+	pipePool.Lock()
+	for _, p := range pipePool.free {
+		p.discard()
+	}
+	pipePool.free = nil
+	pipePool.Unlock()
+	const size = 8 << 20
+	port := bulkOrigin(t, size)
+	srv, addr, _ := testProxy(t, []allowlist.Rule{loopbackRule("plain", port, true, allowlist.TLSOptional)}, loopbackHosts, nil)
+	before := inUsePipeFDs(t)
+	c := connectTo(t, addr, "origin.test:"+strconv.Itoa(int(port)))
+	c.Write([]byte("x"))
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if n, err := io.Copy(io.Discard, c); n != size || err != nil {
+		t.Fatalf("read %d of %d bytes: %v", n, size, err)
+	}
+	c.Close()
+	waitFor(t, "the tunnel to end", func() bool { return srv.OpenTunnels() == 0 })
+	pipePool.Lock()
+	pooled := len(pipePool.free)
+	pipePool.Unlock()
+	if pooled == 0 {
+		t.Error("no pipe in the pool after an 8 MiB burst: it was never taken, or never given back")
+	}
+	if held := inUsePipeFDs(t) - before; held > 0 {
+		t.Errorf("%d pipe descriptors still held after the tunnel ended", held)
 	}
 }

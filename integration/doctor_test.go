@@ -123,7 +123,7 @@ func TestDoctor(t *testing.T) {
 				t.Errorf("no text line for %s %s with %s:\n%s", w.rule, w.name, w.result, stdout)
 			}
 		}
-		t.Logf("mdmproxy doctor --config config.yaml --timeout 1s\n%s", stdout)
+		t.Logf("mdmproxy doctor --config config.yaml --ca ca.pem --timeout 2s\n%s", stdout)
 	})
 	t.Run("all_reachable", func(t *testing.T) {
 		cfg := writeConfigFile(t, Config{Rules: rules[:1], Hosts: loopbackHosts("healthy.mdm.test")})

@@ -76,7 +76,7 @@ func compileLoopback(t testing.TB, rules ...allowlist.Rule) *allowlist.Policy {
 }
 
 // testProxy starts a Server on loopback with rules for the given origin port.
-func testProxy(t *testing.T, rules []allowlist.Rule, hosts map[string][]netip.Addr, tweak func(*Settings)) (*Server, string, *recorder) {
+func testProxy(t testing.TB, rules []allowlist.Rule, hosts map[string][]netip.Addr, tweak func(*Settings)) (*Server, string, *recorder) {
 	t.Helper()
 	pol := compileLoopback(t, rules...)
 	rec := newRecorder()
@@ -114,13 +114,13 @@ var loopbackHosts = map[string][]netip.Addr{
 }
 
 // connectTo sends a CONNECT through the proxy and returns the connection after a 200.
-func connectTo(t *testing.T, proxyAddr, target string) net.Conn {
+func connectTo(t testing.TB, proxyAddr, target string) net.Conn {
 	t.Helper()
 	return connectWith(t, proxyAddr, "", target)
 }
 
 // connectWith is connectTo with first sent before the CONNECT (a PROXY header).
-func connectWith(t *testing.T, proxyAddr, first, target string) net.Conn {
+func connectWith(t testing.TB, proxyAddr, first, target string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", proxyAddr)
 	if err != nil {

@@ -55,9 +55,14 @@ type splicePump struct {
 
 	// Callbacks for RawConn, bound once so that a wake-up does not allocate.
 	waitFn, sendFn, fillFn, drainFn func(fd uintptr) bool
+	roomFn                          func(fd uintptr)
 
 	pipe    *pipe
 	inBuf   int   // bytes in the pipe not yet written to dst
+	fillMax int   // the most the next fill may take from src: what dst has room for
+	room    int   // dst's room, as roomFn found it
+	noWait  bool  // drain: when dst is full, return (setting full) instead of waiting
+	full    bool  // drain found dst full with bytes left in the pipe
 	err     error // the last system call's error, as seen by a callback
 	readErr error // a socket error readFirst consumed
 	buf     *[smallBuf]byte
@@ -78,6 +83,7 @@ func newSplicePump(t *tunnel, src, dst *net.TCPConn, count *atomic.Int64) (*spli
 	}
 	p := &splicePump{t: t, src: src, dst: dst, srcRaw: sr, dstRaw: dr, count: count}
 	p.waitFn, p.sendFn, p.fillFn, p.drainFn = p.readFirst, p.send, p.fill, p.drain
+	p.roomFn = p.measureRoom
 	return p, nil
 }
 
@@ -172,7 +178,7 @@ func (p *splicePump) writeFailed(err error) {
 // fill splices what src holds into the empty pipe. It never waits: EAGAIN means drained.
 func (p *splicePump) fill(fd uintptr) bool {
 	for {
-		n, err := unix.Splice(int(fd), nil, p.pipe.w, nil, pipeSize, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		n, err := unix.Splice(int(fd), nil, p.pipe.w, nil, p.fillMax, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 		if err == unix.EINTR {
 			continue
 		}
@@ -194,6 +200,10 @@ func (p *splicePump) drain(fd uintptr) bool {
 			moved = true
 		case unix.EINTR:
 		case unix.EAGAIN:
+			if !moved && p.noWait {
+				p.full = true
+				return true
+			}
 			return moved
 		default:
 			p.err = err
@@ -291,6 +301,15 @@ func (p *splicePump) moveBurst() bool {
 	// burst short: clear it; run sets it again when the burst ends.
 	p.src.SetReadDeadline(time.Time{})
 	for {
+		// Take from src only what dst has room for: bytes in the pipe that dst cannot take
+		// pin the pipe (up to pipeSize of kernel memory) for as long as a peer that stopped
+		// reading stays stopped. With dst (nearly) full, the pipe goes back and run carries on
+		// with the pooled buffer, which waits for dst instead; the rest stays in src, where
+		// TCP's flow control holds it back.
+		if p.fillMax = min(p.dstRoom(), pipeSize); p.fillMax < smallBuf {
+			putPipe(pp)
+			return true
+		}
 		p.err = nil
 		if err := p.srcRaw.Read(p.fillFn); err != nil {
 			putPipe(pp) // the pipe is empty: fill did not run
@@ -319,14 +338,70 @@ func (p *splicePump) moveBurst() bool {
 		for p.inBuf > 0 {
 			before := p.inBuf
 			p.dst.SetWriteDeadline(p.t.writeDeadline())
+			// What is left when dst fills up anyway (dstRoom is an estimate) moves to the
+			// pooled buffer if it fits, so the wait for dst holds no pipe.
+			p.noWait, p.full = p.inBuf <= smallBuf, false
 			err := p.dstRaw.Write(p.drainFn)
 			if err != nil || p.err != nil {
 				pp.discard() // may still hold bytes
 				p.writeFailed(err)
 				return false
 			}
-			p.count.Add(int64(before - p.inBuf))
-			p.t.touch()
+			if moved := before - p.inBuf; moved > 0 {
+				p.count.Add(int64(moved))
+				p.t.touch()
+			}
+			if p.full {
+				if !p.pipeToBuf(pp) {
+					return false
+				}
+				return p.writeFirst()
+			}
 		}
 	}
+}
+
+// dstRoom estimates how many bytes dst's send buffer takes now: its size (SO_SNDBUF, which
+// counts the kernel's own overhead too, so an eighth is kept back) less what is queued in it
+// and not yet acknowledged (SIOCOUTQ). Unknown, it is pipeSize, as before there was a limit.
+func (p *splicePump) dstRoom() int {
+	p.room = pipeSize
+	p.dstRaw.Control(p.roomFn)
+	return p.room
+}
+
+func (p *splicePump) measureRoom(fd uintptr) {
+	size, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+	if err != nil {
+		return
+	}
+	queued, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+	if err != nil {
+		return
+	}
+	p.room = size/2 - queued
+}
+
+// pipeToBuf moves the pipe's bytes (at most smallBuf) into the pooled buffer, for writeFirst to
+// send, and gives the empty pipe back. It returns false, having aborted the tunnel, when the
+// pipe cannot be read.
+func (p *splicePump) pipeToBuf(pp *pipe) bool {
+	p.buf = smallBufPool.Get().(*[smallBuf]byte)
+	p.n = 0
+	for p.n < p.inBuf {
+		m, err := unix.Read(pp.r, p.buf[p.n:p.inBuf])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || m <= 0 {
+			pp.discard()
+			p.releaseBuf()
+			p.t.abort(allowlist.ReasonRelayFailed)
+			return false
+		}
+		p.n += m
+	}
+	p.inBuf = 0
+	putPipe(pp)
+	return true
 }

@@ -54,14 +54,8 @@ func TestRefusalBodiesAreFixedLines(t *testing.T) {
 			"mdmproxy: header_timeout: the request head did not arrive in time\n", allowlist.ReasonHeaderTimeout.String()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.Write([]byte(tt.request))
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			reply, src := roundTripRaw(t, addr, tt.request)
+			resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(reply)), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,8 +63,7 @@ func TestRefusalBodiesAreFixedLines(t *testing.T) {
 			if !strings.HasPrefix(resp.Status, tt.status) || string(body) != tt.body {
 				t.Errorf("reply %s %q; want %s %q", resp.Status, body, tt.status, tt.body)
 			}
-			src := c.LocalAddr().(*net.TCPAddr).Port
-			ev := rec.wait(t, func(e events.Event) bool { return int(e.SourcePort) == src })
+			ev := rec.wait(t, func(e events.Event) bool { return e.SourcePort == src })
 			if ev.Reason != tt.reason {
 				t.Errorf("event %+v; want %s", ev, tt.reason)
 			}

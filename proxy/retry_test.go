@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,16 +30,7 @@ func TestHelloRetrySameNameSplices(t *testing.T) {
 	port, pool := tlsEchoServerWith(t, func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.CurveP256} },
 		"courier.push.apple.com")
 	_, addr, rec := testProxy(t, []allowlist.Rule{loopbackRule("apple-push", port, true, allowlist.TLSRequired)}, loopbackHosts, nil)
-	c := connectTo(t, addr, "courier.push.apple.com:"+strconv.Itoa(int(port)))
-	tc := tls.Client(c, &tls.Config{ServerName: "courier.push.apple.com", RootCAs: pool,
-		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256}})
-	tc.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("handshake with a retry: %v", err)
-	}
-	if !tc.ConnectionState().HelloRetryRequest {
-		t.Fatal("the server sent no HelloRetryRequest: the test does not test the retry")
-	}
+	tc := retryHandshake(t, connectTo(t, addr, "courier.push.apple.com:"+strconv.Itoa(int(port))), pool)
 	echoRoundTrip(t, tc)
 	dec := rec.wait(t, byAction(events.ActionSplice))
 	if dec.SNI != "courier.push.apple.com" {
@@ -50,7 +42,13 @@ func TestHelloRetrySameNameSplices(t *testing.T) {
 func TestHelloRetrySameNameOpenSSL(t *testing.T) {
 	port, pool := opensslServer(t, "courier.push.apple.com")
 	_, addr, _ := testProxy(t, []allowlist.Rule{loopbackRule("apple-push", port, true, allowlist.TLSRequired)}, loopbackHosts, nil)
-	c := connectTo(t, addr, "courier.push.apple.com:"+strconv.Itoa(int(port)))
+	retryHandshake(t, connectTo(t, addr, "courier.push.apple.com:"+strconv.Itoa(int(port))), pool)
+}
+
+// retryHandshake runs a Go TLS client over c whose first key share (X25519) the P-256-only
+// servers above do not take, and checks that the handshake went through a HelloRetryRequest.
+func retryHandshake(t *testing.T, c net.Conn, pool *x509.CertPool) *tls.Conn {
+	t.Helper()
 	tc := tls.Client(c, &tls.Config{ServerName: "courier.push.apple.com", RootCAs: pool,
 		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256}})
 	tc.SetDeadline(time.Now().Add(10 * time.Second))
@@ -60,6 +58,7 @@ func TestHelloRetrySameNameOpenSSL(t *testing.T) {
 	if !tc.ConnectionState().HelloRetryRequest {
 		t.Fatal("the server sent no HelloRetryRequest: the test does not test the retry")
 	}
+	return tc
 }
 
 // A hostile client names an allowed host in its first hello, with no key share so that the

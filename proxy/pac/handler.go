@@ -99,6 +99,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, proxyPort uint16
 	hd.Set("Content-Type", ContentType)
 	hd.Set("Cache-Control", "max-age="+strconv.Itoa(int(MaxAge/time.Second)))
 	hd.Set("ETag", s.ETag)
+	if st.proxy == "" {
+		// The body names the Host it was fetched with: a shared cache must not hand it to
+		// devices that asked under another name.
+		hd.Set("Vary", "Host")
+	}
 	if etagMatch(r.Header.Get("If-None-Match"), s.ETag) {
 		w.WriteHeader(http.StatusNotModified)
 		return

@@ -114,6 +114,9 @@ func TestHandler(t *testing.T) {
 			if r.header.Get("ETag") != want.ETag || r.header.Get("Cache-Control") != "max-age=300" {
 				t.Errorf("ETag %q (want %q), Cache-Control %q", r.header.Get("ETag"), want.ETag, r.header.Get("Cache-Control"))
 			}
+			if v := r.header.Get("Vary"); v != "Host" {
+				t.Errorf("without pac.proxy the body depends on the Host: Vary %q, want Host", v)
+			}
 		}
 	})
 
@@ -165,6 +168,12 @@ func TestHandler(t *testing.T) {
 		}
 		if got := proxyLine(r2.body); got != `var mdmproxy = "PROXY mdmproxy.school.lan:3128";` {
 			t.Errorf("pac.proxy does not win over the Host: %q", got)
+		}
+		if v := r2.header.Get("Vary"); v != "" {
+			t.Errorf("with pac.proxy the body does not depend on the Host: Vary %q", v)
+		}
+		if r3 := fetch(t, "GET", url+"/proxy.pac", "p:1", "If-None-Match", r2.header.Get("ETag")); r3.status != http.StatusNotModified || r3.header.Get("Vary") != "" {
+			t.Errorf("304 with pac.proxy: %d, Vary %q", r3.status, r3.header.Get("Vary"))
 		}
 	})
 

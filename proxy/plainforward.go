@@ -138,8 +138,12 @@ func (pr *plainReq) RoundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.R
 		if v := pr.up.credentials(pr.clientAuth); v != "" {
 			req.Header.Set("Proxy-Authorization", v)
 		}
+		// The client's own never pass: the filter trusts this hop, and would otherwise
+		// attribute the request to an address the device chose.
+		req.Header.Del("X-Forwarded-For")
+		req.Header.Del("Forwarded")
 		if v := pr.up.forwardedFor(pr.ev.SourceIP); v != "" {
-			req.Header.Set("X-Forwarded-For", v) // replaces the client's own: the filter trusts this hop
+			req.Header.Set("X-Forwarded-For", v)
 		}
 		resp, err = pr.srv.transports().upstream.RoundTrip(req)
 	} else {

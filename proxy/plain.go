@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-
-	"github.com/elazarl/goproxy"
 )
 
 // plainServer serves everything that is not a CONNECT: plain-HTTP proxy requests through
@@ -24,12 +22,7 @@ type plainServer struct {
 
 func (s *Server) plainServer() *plainServer {
 	s.plainOnce.Do(func() {
-		gp := goproxy.NewProxyHttpServer()
-		// NewProxyHttpServer chains CONNECTs through $HTTPS_PROXY and forwards through
-		// $HTTP_PROXY; neither may happen silently. CONNECT never reaches goproxy, and plain
-		// requests are answered below, but clear both so no future path inherits them.
-		gp.ConnectDial = nil
-		gp.Tr = &http.Transport{Proxy: nil}
+		gp := newGoproxy()
 		gp.Logger = goproxyLogger{s}
 		gp.NonproxyHandler = http.HandlerFunc(s.serveNonProxy)
 		// A faithful forwarder: the client's Accept-Encoding stays (goproxy drops it by default

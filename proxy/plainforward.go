@@ -46,12 +46,9 @@ type plainReqKey struct{}
 // plainRequest decides a plain-HTTP proxy request (goproxy's request handler). A refusal is
 // answered here; an admitted request goes on to plainReq.RoundTrip.
 func (s *Server) plainRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
-	set := s.settings.Load()
-	ap, _ := netip.ParseAddrPort(r.RemoteAddr)
-	pr := &plainReq{srv: s, set: set, start: time.Now()}
+	pr := s.newPlainReq(r)
+	set := pr.set
 	ctx.UserData = pr
-	pr.ev = &events.Event{Time: pr.start, Action: events.ActionDeny, SourceIP: ap.Addr().Unmap(), SourcePort: ap.Port(),
-		Method: r.Method, URL: withoutUserInfo(r.URL), Balancer: balancerOf(r.Context())}
 
 	port := r.URL.Port()
 	if port == "" {
@@ -86,7 +83,7 @@ func (s *Server) plainRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Req
 		if pr.adm.Fail == allowlist.ReasonResolveTimeout {
 			status = http.StatusGatewayTimeout
 		}
-		s.Log.Info().Str("client", ap.String()).Str("target", target.Name).Err(pr.adm.Err).Msg("plain request: resolving failed")
+		s.Log.Info().Str("client", r.RemoteAddr).Str("target", target.Name).Err(pr.adm.Err).Msg("plain request: resolving failed")
 		return r, pr.answer(r, actionOf(d.Action), status, pr.adm.Fail, failText[pr.adm.Fail])
 	case d.Action == allowlist.Upstream:
 		if pr.up = set.Upstream; pr.up == nil {
@@ -107,6 +104,16 @@ func (s *Server) plainRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Req
 	}
 	ctx.RoundTripper = pr
 	return r, nil
+}
+
+// newPlainReq starts one plain-HTTP request under the settings in force, its event a deny
+// until it is decided.
+func (s *Server) newPlainReq(r *http.Request) *plainReq {
+	ap, _ := netip.ParseAddrPort(r.RemoteAddr)
+	pr := &plainReq{srv: s, set: s.settings.Load(), start: time.Now()}
+	pr.ev = &events.Event{Time: pr.start, Action: events.ActionDeny, SourceIP: ap.Addr().Unmap(), SourcePort: ap.Port(),
+		Method: r.Method, URL: withoutUserInfo(r.URL), Balancer: balancerOf(r.Context())}
+	return pr
 }
 
 // answer is the proxy's own response to a request it refused or could not carry out, with

@@ -38,6 +38,10 @@ func (s *Server) ownRequest(r *http.Request) bool {
 // plainHandler sends requests addressed to this proxy to NonProxy and the rest to goproxy.
 func (s *Server) plainHandler(gp http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodConnect {
+			s.refuseLateConnect(w, r)
+			return
+		}
 		if s.ownRequest(r) {
 			s.serveNonProxy(w, r)
 			return

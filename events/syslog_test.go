@@ -157,7 +157,7 @@ func TestSyslogCollectorDownAtStart(t *testing.T) {
 
 	ln, err = net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("port %s taken meanwhile: %v", addr, err)
+		t.Fatalf("listening again on %s (another process took the port meanwhile?): %v", addr, err)
 	}
 	defer ln.Close()
 	c, err := ln.Accept()

@@ -19,10 +19,12 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,28 +114,32 @@ func writePEM(t testing.TB, path, typ string, der []byte) {
 	}
 }
 
-// freePort returns a port nothing listens on now (the kernel's choice for port 0), so the
-// configuration can name it and a restart can listen on it again.
+// freePort returns a port nothing listens on now, so the configuration can name it and a
+// restart can listen on it again. It is drawn below Linux's ephemeral range (32768-60999):
+// a port the kernel hands out for port 0 can be taken, between this check and rsyslogd's
+// bind, as the local port of any outgoing connection of the tests running in parallel.
 func freePort(t testing.TB, network string) string {
 	t.Helper()
-	var addr string
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	for range 200 {
+		port := strconv.Itoa(20000 + rand.IntN(12000))
+		addr := "127.0.0.1:" + port
+		if network == "udp" {
+			pc, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				continue
+			}
+			pc.Close()
+		} else {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				continue
+			}
+			ln.Close()
 		}
-		addr = pc.LocalAddr().String()
-		pc.Close()
-	} else {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr = ln.Addr().String()
-		ln.Close()
+		return port
 	}
-	_, port, _ := net.SplitHostPort(addr)
-	return port
+	t.Fatalf("no free %s port below the ephemeral range after 200 tries", network)
+	return ""
 }
 
 func (s *Server) start(t testing.TB) {
@@ -147,8 +153,8 @@ func (s *Server) start(t testing.TB) {
 		t.Fatalf("starting rsyslogd: %v", err)
 	}
 	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.done)
-	// Ready when both stream inputs accept (bounded: 200 tries, 10 s).
-	deadline := time.Now().Add(10 * time.Second)
+	// Ready when both stream inputs accept (bounded: 30 s, generous for a loaded machine).
+	deadline := time.Now().Add(30 * time.Second)
 	for _, addr := range []string{s.TCPAddr, s.TLSAddr} {
 		for {
 			c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -163,7 +169,8 @@ func (s *Server) start(t testing.TB) {
 			}
 			if time.Now().After(deadline) {
 				s.stop()
-				t.Fatalf("rsyslogd not listening on %s after 10 s: %s", addr, stderr.String())
+				log, _ := os.ReadFile(s.out) // rsyslogd's own errors go to its action too
+				t.Fatalf("rsyslogd not listening on %s after 30 s: %s%s", addr, stderr.String(), log)
 			}
 		}
 	}

@@ -64,6 +64,9 @@ func (t *tunnel) recheck(pol *allowlist.Policy, gen uint64) bool {
 	if last == gen || last == 0 {
 		return true // decided by this policy already, or nothing to decide with
 	}
+	if t.endReason.Load() != nil {
+		return true // ending already (an earlier reload may have revoked it): not counted again
+	}
 	q := t.query
 	var d allowlist.Decision
 	if t.decision.Intercepted {
@@ -72,8 +75,9 @@ func (t *tunnel) recheck(pol *allowlist.Policy, gen uint64) bool {
 		d = pol.Decide(q)
 	}
 	if d := pol.Enforced(q, d); !d.Allowed() || t.needsHello(pol, d) {
-		t.abort(allowlist.ReasonPolicyRevoked)
-		t.srv.revokedN.Add(1)
+		if t.abort(allowlist.ReasonPolicyRevoked) {
+			t.srv.revokedN.Add(1)
+		}
 		return false
 	}
 	t.policyGen.CompareAndSwap(last, gen)

@@ -136,10 +136,11 @@ func (t *tunnel) halfClosed(other net.Conn) {
 }
 
 // abort ends the tunnel now: both connections are closed, which wakes both pumps. A reset is
-// passed on as a reset (linger 0), so each peer learns the other failed.
-func (t *tunnel) abort(reason allowlist.Reason) {
+// passed on as a reset (linger 0), so each peer learns the other failed. The first reason
+// wins; abort reports whether it was this call's.
+func (t *tunnel) abort(reason allowlist.Reason) bool {
 	if !t.endReason.CompareAndSwap(nil, &reason) {
-		return
+		return false
 	}
 	if reason == allowlist.ReasonReset {
 		for _, c := range []net.Conn{t.client, t.origin} {
@@ -155,6 +156,7 @@ func (t *tunnel) abort(reason allowlist.Reason) {
 			p.unpark()
 		}
 	}
+	return true
 }
 
 // pumpDone is called by each pump as it returns; the second one ends the tunnel.

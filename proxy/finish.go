@@ -59,6 +59,9 @@ func (ss *session) finish(ev *events.Event, o outcome) {
 	case o.msg != "" && o.status == 0:
 		ss.srv.Log.Debug().Str("client", ss.client.String()).Str("reason", o.reason.String()).Msg(o.msg)
 	}
+	if o.unread {
+		awaitRequest(ss.conn)
+	}
 	ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	switch {
 	case o.resp != nil:
@@ -73,6 +76,18 @@ func (ss *session) finish(ev *events.Event, o outcome) {
 		return
 	}
 	ss.conn.Close()
+}
+
+// awaitRequest waits, for at most unreadLinger, until the client has sent the start of its
+// request, and discards it. An answer that arrives before the request was written is an
+// unsolicited response to an HTTP client: Go's transport, among others, drops the connection
+// with an error instead of reading it, and the client never learns why it was refused. The
+// decision (and its event) is made at accept all the same; only the answer waits.
+func awaitRequest(c net.Conn) {
+	var buf [1024]byte
+	c.SetReadDeadline(time.Now().Add(unreadLinger))
+	c.Read(buf[:])
+	c.SetReadDeadline(time.Time{})
 }
 
 // closeUnread closes a connection whose request was left unread. Closing a socket that holds

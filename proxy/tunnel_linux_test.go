@@ -26,7 +26,8 @@ func bulkOrigin(t *testing.T, size int) uint16 {
 			return
 		}
 		defer c.Close()
-		go copyNoSplice(io.Discard, c)
+		read := make(chan struct{})
+		go func() { copyNoSplice(io.Discard, c); close(read) }()
 		buf := make([]byte, 64<<10)
 		c.SetWriteDeadline(time.Now().Add(20 * time.Second))
 		for sent := 0; sent < size; sent += len(buf) {
@@ -35,6 +36,10 @@ func bulkOrigin(t *testing.T, size int) uint16 {
 			}
 		}
 		c.(*net.TCPConn).CloseWrite()
+		// Close only once the client's bytes were read to its end: closing a socket with
+		// unread bytes sends a reset, which would cut the download short.
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		<-read
 	}()
 	return uint16(ln.Addr().(*net.TCPAddr).Port)
 }

@@ -301,6 +301,8 @@ func (d Decision) Explain(q Query) string {
 		return "TLS server name " + q.SNI + " differs from the CONNECT host " + q.Name
 	case ReasonSNINotAllowed:
 		return "no rule allows TLS server name " + q.SNI + " on port " + port
+	case ReasonOwnAddress:
+		return "destination " + netip.AddrPortFrom(CanonicalAddr(q.Addr), q.Port).String() + " is one of mdmproxy's own listeners"
 	}
 	return "no destination"
 }

@@ -80,7 +80,8 @@ const (
 	ReasonTooManyClientTunnels
 	// ReasonNoOriginalDst: an intercepted flow's original destination could not be read.
 	ReasonNoOriginalDst
-	// ReasonOwnAddress: an intercepted flow was aimed at one of mdmproxy's own listeners (a loop).
+	// ReasonOwnAddress: a flow (CONNECT, plain HTTP or intercepted) was aimed at one of
+	// mdmproxy's own listeners (a loop, or a way in to the admin server).
 	ReasonOwnAddress
 	// ReasonInternalError: the proxy failed (a recovered panic); the connection was closed.
 	ReasonInternalError

@@ -33,10 +33,16 @@ func (a *Admission) Admitted() bool { return a.Err == nil && a.Decision.Allowed(
 // Reported reports whether report mode let through what enforce would have refused.
 func (a *Admission) Reported() bool { return a.Decision.Allowed() && !a.Enforce.Allowed() }
 
+// ownAddress refuses an address that is one of mdmproxy's own listeners, in report mode too:
+// dialling it is a loop, or a way in to the admin server, not a policy matter.
+var ownAddress = allowlist.Decision{Action: allowlist.Deny, Reason: allowlist.ReasonOwnAddress}
+
 // Admit runs the admission step for q (Name or Addr, Port, Client; no SNI yet) under set.
-// lookup resolves names the static hosts do not hold (nil: DNS); ctx bounds resolving. each,
-// when not nil, is told the decision on every resolved address (for `mdmproxy check`).
-func Admit(ctx context.Context, set *Settings, lookup LookupFunc, q allowlist.Query, each func(netip.Addr, allowlist.Decision)) Admission {
+// lookup resolves names the static hosts do not hold (nil: DNS); ctx bounds resolving. own,
+// when not nil, reports whether an address is one of mdmproxy's own listeners, which is never
+// dialled. each, when not nil, is told the decision on every resolved address (for
+// `mdmproxy check`).
+func Admit(ctx context.Context, set *Settings, lookup LookupFunc, own func(netip.AddrPort) bool, q allowlist.Query, each func(netip.Addr, allowlist.Decision)) Admission {
 	pol := set.Policy
 	d := pol.Decide(q)
 	a := Admission{Enforce: d, Decision: pol.Enforced(q, d)}
@@ -45,7 +51,12 @@ func Admit(ctx context.Context, set *Settings, lookup LookupFunc, q allowlist.Qu
 		// deny_cidrs by the decision itself, and a name is not resolved here.
 		return a
 	}
+	isOwn := func(addr netip.Addr) bool { return own != nil && own(netip.AddrPortFrom(addr, q.Port)) }
 	if q.Name == "" {
+		if isOwn(q.Addr) {
+			a.Decision, a.Enforce = ownAddress, ownAddress
+			return a
+		}
 		a.Addrs = []netip.Addr{q.Addr}
 		return a
 	}
@@ -64,6 +75,9 @@ func Admit(ctx context.Context, set *Settings, lookup LookupFunc, q allowlist.Qu
 		q.Addr = addr
 		da := pol.Decide(q)
 		ea := pol.Enforced(q, da)
+		if isOwn(addr) {
+			da, ea = ownAddress, ownAddress
+		}
 		if each != nil {
 			each(addr, ea)
 		}

@@ -41,7 +41,7 @@ func (ss *session) connect(rawTarget, clientAuth string) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), ss.set.Timeouts.Connect)
 	defer cancel()
-	adm := Admit(ctx, ss.set, ss.srv.Lookup, q, nil)
+	adm := Admit(ctx, ss.set, ss.srv.Lookup, ss.srv.isOwn, q, nil)
 	d := adm.Decision
 	describeAdmission(ev, adm)
 	switch {

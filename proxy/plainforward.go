@@ -65,7 +65,7 @@ func (s *Server) plainRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Req
 
 	actx, cancel := context.WithTimeout(r.Context(), set.Timeouts.Connect)
 	defer cancel()
-	pr.adm = Admit(actx, set, s.Lookup, q, nil)
+	pr.adm = Admit(actx, set, s.Lookup, s.isOwn, q, nil)
 	d := pr.adm.Decision
 	pr.ev.Rule = d.RuleName()
 	if pr.adm.Reported() {

@@ -73,7 +73,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "sni:     %s\n", q.SNI)
 	}
 	// The proxy's own admission step: the decision, then each address the name resolves to.
-	adm := proxy.Admit(ctx, set, nil, q, func(a netip.Addr, d allowlist.Decision) {
+	adm := proxy.Admit(ctx, set, nil, nil, q, func(a netip.Addr, d allowlist.Decision) {
 		fmt.Fprintf(stdout, "address: %s %s (%s)\n", a, d.Action, d.Reason)
 	})
 	if adm.Err != nil {

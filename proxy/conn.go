@@ -35,6 +35,9 @@ type session struct {
 	// proxyAuth is the CONNECT's Proxy-Authorization value: for an upstream without
 	// credentials of its own, never for an origin.
 	proxyAuth string
+	// origin is the last connection dialled for this client (destination or upstream), so
+	// that recoverSession closes it too after a panic past the dial.
+	origin net.Conn
 }
 
 // setupDone marks the end of the set-up phase, once, for Shutdown's accounting.

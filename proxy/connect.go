@@ -135,6 +135,7 @@ func (ss *session) viaUpstream(ctx context.Context, ev *events.Event, d allowlis
 		ss.fail(ev, d, http.StatusBadGateway, allowlist.ReasonUpstreamFailed, err)
 		return nil, nil
 	}
+	ss.origin = t.conn
 	ss.srv.obs().dial.Observe(time.Since(dialStart).Seconds())
 	return t.conn, t.ahead
 }
@@ -341,8 +342,15 @@ func (ss *session) dialOne(ctx context.Context, a netip.Addr, port uint16) (net.
 	// Not Dialer.DialTCP: given no local address it binds one explicitly, a system call more,
 	// and a bind to port 0 cannot reuse a port in TIME-WAIT the way connect does.
 	addr := netip.AddrPortFrom(a, port).String()
+	var c net.Conn
+	var err error
 	if ss.srv.Dial != nil {
-		return ss.srv.Dial(ctx, "tcp", addr)
+		c, err = ss.srv.Dial(ctx, "tcp", addr)
+	} else {
+		c, err = originDialer.DialContext(ctx, "tcp", addr)
 	}
-	return originDialer.DialContext(ctx, "tcp", addr)
+	if err == nil {
+		ss.origin = c
+	}
+	return c, err
 }

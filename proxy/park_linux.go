@@ -52,18 +52,20 @@ const (
 // (level-triggered, one-shot), and one goroutine waits on it and restarts a pump when its
 // socket has bytes, EOF or an error. A push tunnel that is silent for hours costs no stack.
 type parker struct {
-	epfd  int
-	mu    sync.Mutex
-	pumps map[int32]*splicePump
-	next  int32
+	epfd int
+	// onPanic reports a panic the loop recovered from (logged and counted by the server).
+	onPanic func(any)
+	mu      sync.Mutex
+	pumps   map[int32]*splicePump
+	next    int32
 }
 
-func newParker() (*parker, error) {
+func newParker(onPanic func(any)) (*parker, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	pk := &parker{epfd: fd, pumps: make(map[int32]*splicePump)}
+	pk := &parker{epfd: fd, onPanic: onPanic, pumps: make(map[int32]*splicePump)}
 	go pk.loop()
 	return pk, nil
 }
@@ -104,23 +106,35 @@ func (pk *parker) forget(p *splicePump) {
 // loop is the parker's goroutine: it restarts the pumps whose sockets became readable.
 func (pk *parker) loop() {
 	events := make([]unix.EpollEvent, 256)
-	for {
-		n, err := unix.EpollWait(pk.epfd, events, -1)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
+	for pk.wake(events) {
+	}
+}
+
+// wake waits once for parked sockets that became readable and restarts their pumps; false
+// when the epoll set is gone. A panic is reported and the loop goes on: every parked tunnel
+// depends on it.
+func (pk *parker) wake(events []unix.EpollEvent) (alive bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if pk.onPanic != nil {
+				pk.onPanic(v)
 			}
-			return
+			alive = true
 		}
-		for i := 0; i < n; i++ {
-			pk.mu.Lock()
-			p := pk.pumps[events[i].Fd]
-			pk.mu.Unlock()
-			if p != nil && p.state.CompareAndSwap(pumpParked, pumpRunning) {
-				go p.run()
-			}
+	}()
+	n, err := unix.EpollWait(pk.epfd, events, -1)
+	if err != nil {
+		return errors.Is(err, unix.EINTR)
+	}
+	for i := 0; i < n; i++ {
+		pk.mu.Lock()
+		p := pk.pumps[events[i].Fd]
+		pk.mu.Unlock()
+		if p != nil && p.state.CompareAndSwap(pumpParked, pumpRunning) {
+			go p.run()
 		}
 	}
+	return true
 }
 
 // park hands the pump to the parker and reports whether the calling goroutine should exit.
@@ -153,7 +167,7 @@ func (p *splicePump) unpark() {
 // parker returns the server's parker, creating it on first use; nil if epoll is unavailable.
 func (s *Server) parker() *parker {
 	s.parkOnce.Do(func() {
-		pk, err := newParker()
+		pk, err := newParker(func(v any) { s.logPanic("tunnel parker", v) })
 		if err != nil {
 			s.Log.Warn().Err(err).Msg("no epoll for idle tunnels; they keep their goroutines")
 			return

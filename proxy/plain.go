@@ -33,13 +33,13 @@ func (s *Server) plainServer() *plainServer {
 		gp.OnResponse().DoFunc(s.plainResponse)
 		p := &plainServer{srv: s, conns: make(chan net.Conn), done: make(chan struct{})}
 		p.http = &http.Server{
-			Handler: s.plainHandler(gp),
+			Handler: s.recoverPlain(s.plainHandler(gp)),
 			// The plain connection reads and checks every request head with the limits and
 			// time-outs of the settings in force (plainConn); the server's own stay out of
 			// its way, and it never sees a head larger than limits.max_header_bytes.
 			MaxHeaderBytes: maxHeaderBytesBound,
 			ErrorLog:       log.New(goproxyLogger{s}, "", 0), // a recovered handler panic, with its stack
-			ConnContext:    withBalancer,                     // a trusted PROXY header's balancer, for the events
+			ConnContext:    plainConnContext,                 // a trusted PROXY header's balancer, for the events
 		}
 		p.http.DisableGeneralOptionsHandler = true // OPTIONS * to the handler, not net/http's own unlogged 200
 		go p.http.Serve(p)

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -180,13 +179,7 @@ func TestPlainKeepAliveAndSmuggling(t *testing.T) {
 	good := "GET http://" + host + "/one HTTP/1.1\r\nHost: " + host + "\r\n\r\n"
 
 	t.Run("keep-alive", func(t *testing.T) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		br := bufio.NewReader(c)
+		c, br := rawConn(t, addr)
 		for i, req := range []string{
 			good,
 			"POST http://" + host + "/two HTTP/1.1\r\nHost: " + host + "\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
@@ -215,15 +208,9 @@ func TestPlainKeepAliveAndSmuggling(t *testing.T) {
 		{"a coding other than chunked", "POST http://" + host + "/ HTTP/1.1\r\nHost: " + host + "\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
+			c, br := rawConn(t, addr)
 			// After a good request, so the refusal comes on a kept-alive connection.
 			io.WriteString(c, good)
-			br := bufio.NewReader(c)
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil || resp.StatusCode != 200 {
 				t.Fatalf("first request: %v %v", resp, err)

@@ -28,13 +28,7 @@ func TestPlainLateConnectRefused(t *testing.T) {
 		"CONNECT http://" + echoHost + "/ HTTP/1.1\r\nHost: " + echoHost + "\r\n\r\n",
 		"CONNECT / HTTP/1.1\r\nHost: " + echoHost + "\r\n\r\n",
 	} {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		br := bufio.NewReader(c)
+		c, br := rawConn(t, addr)
 		io.WriteString(c, first)
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil || resp.StatusCode != 200 {
@@ -81,4 +75,16 @@ func TestGoproxyNeverDialsConnect(t *testing.T) {
 	if err == nil && resp.StatusCode == http.StatusOK {
 		t.Fatalf("goproxy opened a tunnel to %s", target)
 	}
+}
+
+// rawConn dials the proxy for a test that writes its own bytes; closed when the test ends.
+func rawConn(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
 }

@@ -55,6 +55,8 @@ type parker struct {
 	epfd int
 	// onPanic reports a panic the loop recovered from (logged and counted by the server).
 	onPanic func(any)
+	// restart gives a pump whose socket woke up its goroutine back.
+	restart func(*splicePump)
 	mu      sync.Mutex
 	pumps   map[int32]*splicePump
 	next    int32
@@ -65,7 +67,7 @@ func newParker(onPanic func(any)) (*parker, error) {
 	if err != nil {
 		return nil, err
 	}
-	pk := &parker{epfd: fd, onPanic: onPanic, pumps: make(map[int32]*splicePump)}
+	pk := &parker{epfd: fd, onPanic: onPanic, restart: restartPump, pumps: make(map[int32]*splicePump)}
 	go pk.loop()
 	return pk, nil
 }
@@ -131,11 +133,13 @@ func (pk *parker) wake(events []unix.EpollEvent) (alive bool) {
 		p := pk.pumps[events[i].Fd]
 		pk.mu.Unlock()
 		if p != nil && p.state.CompareAndSwap(pumpParked, pumpRunning) {
-			go p.run()
+			pk.restart(p)
 		}
 	}
 	return true
 }
+
+func restartPump(p *splicePump) { go p.run() }
 
 // park hands the pump to the parker and reports whether the calling goroutine should exit.
 // If parking fails the pump keeps its goroutine, as before.

@@ -130,10 +130,10 @@ func (c tunnelCollector) Collect(ch chan<- prometheus.Metric) {
 		byRule[rule] = &ruleTotals{up: b.up, down: b.down}
 	}
 	for t := range s.tunnels {
-		r := byRule[t.decision.Rule]
+		r := byRule[t.facts.rule]
 		if r == nil {
 			r = &ruleTotals{}
-			byRule[t.decision.Rule] = r
+			byRule[t.facts.rule] = r
 		}
 		r.open++
 		r.up += t.up.Load()

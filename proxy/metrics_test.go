@@ -16,7 +16,7 @@ import (
 func addFakeTunnels(s *Server, n, rules int) []*tunnel {
 	ts := make([]*tunnel, n)
 	for i := range ts {
-		t := &tunnel{srv: s, decision: &events.Event{Rule: "rule-" + strconv.Itoa(i%rules)}}
+		t := &tunnel{srv: s, facts: factsOf(&events.Event{Rule: "rule-" + strconv.Itoa(i%rules)})}
 		t.up.Store(10)
 		t.down.Store(20)
 		s.addTunnel(t)

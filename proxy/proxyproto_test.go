@@ -90,7 +90,7 @@ func TestProxyProtocol(t *testing.T) {
 			// The tunnel's client leg is still the raw socket: splice and parking work on it.
 			srv.mu.Lock()
 			for tun := range srv.tunnels {
-				if _, ok := tun.client.(*net.TCPConn); !ok && tun.decision.SourcePort == ev.SourcePort {
+				if _, ok := tun.client.(*net.TCPConn); !ok && tun.facts.sourcePort == ev.SourcePort {
 					t.Errorf("the tunnel's client connection is a %T, not a *net.TCPConn", tun.client)
 				}
 			}

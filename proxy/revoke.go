@@ -69,7 +69,7 @@ func (t *tunnel) recheck(pol *allowlist.Policy, gen uint64) bool {
 	}
 	q := t.query
 	var d allowlist.Decision
-	if t.decision.Intercepted {
+	if t.facts.intercepted {
 		d, _, _ = interceptRules(pol, q)
 	} else {
 		d = pol.Decide(q)

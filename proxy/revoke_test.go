@@ -107,7 +107,7 @@ func BenchmarkRevokeScan(b *testing.B) {
 	pol := compileLoopback(b, rule)
 	s := &Server{}
 	for i := range 10_000 {
-		t := &tunnel{srv: s, decision: &events.Event{Rule: "apple-push"}}
+		t := &tunnel{srv: s, facts: factsOf(&events.Event{Rule: "apple-push"})}
 		t.query = allowlist.Query{Client: netip.AddrFrom4([4]byte{127, 0, byte(i >> 8), byte(i)}), Name: strconv.Itoa(i%40) + "-courier.push.apple.com",
 			Addr: netip.AddrFrom4([4]byte{17, 57, byte(i >> 8), byte(i)}), Port: 5223, SNI: strconv.Itoa(i%40) + "-courier.push.apple.com"}
 		t.policyGen.Store(1)

@@ -188,7 +188,7 @@ func (s *Server) addTunnel(t *tunnel) bool {
 
 func (s *Server) removeTunnel(t *tunnel) {
 	if t.holdsSlot {
-		s.slots.give(t.decision.SourceIP)
+		s.slots.give(t.facts.sourceIP)
 	}
 	s.mu.Lock()
 	delete(s.tunnels, t)
@@ -196,10 +196,10 @@ func (s *Server) removeTunnel(t *tunnel) {
 	if s.ended == nil {
 		s.ended = make(map[string]endedBytes)
 	}
-	b := s.ended[t.decision.Rule]
+	b := s.ended[t.facts.rule]
 	b.up += t.up.Load()
 	b.down += t.down.Load()
-	s.ended[t.decision.Rule] = b
+	s.ended[t.facts.rule] = b
 	s.mu.Unlock()
 	s.metrics.TunnelsOpen.Add(-1)
 }

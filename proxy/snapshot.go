@@ -33,16 +33,16 @@ func (s *Server) Tunnels(fn func(TunnelInfo)) {
 	}
 }
 
-// info is the tunnel's TunnelInfo. The decision event is not changed once the tunnel started.
+// info is the tunnel's TunnelInfo. Its facts are not changed once the tunnel started.
 func (t *tunnel) info() TunnelInfo {
-	d := t.decision
-	host := d.DestDomain
-	if host == "" && d.DestIP.IsValid() {
-		host = d.DestIP.String()
+	f := &t.facts
+	host := f.destDomain
+	if host == "" && f.destIP.IsValid() {
+		host = f.destIP.String()
 	}
 	return TunnelInfo{
-		Client: d.SourceIP, Rule: d.Rule, Persistent: t.persistent,
-		Destination: net.JoinHostPort(host, strconv.Itoa(int(d.DestPort))),
+		Client: f.sourceIP, Rule: f.rule, Persistent: t.persistent,
+		Destination: net.JoinHostPort(host, strconv.Itoa(int(f.destPort))),
 		Started:     t.started, SourceBytes: t.up.Load(), DestBytes: t.down.Load(),
 	}
 }

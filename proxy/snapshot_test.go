@@ -23,10 +23,10 @@ func registered(s *Server, ts ...*tunnel) {
 func TestTunnelsSnapshot(t *testing.T) {
 	started := time.Now().Add(-time.Minute)
 	client := netip.MustParseAddr("127.0.0.2")
-	byName := &tunnel{persistent: true, started: started, decision: &events.Event{SourceIP: client, DestDomain: "courier.push.apple.com", DestIP: netip.MustParseAddr("17.57.146.20"), DestPort: 5223, Rule: "apple-push/courier"}}
+	byName := &tunnel{persistent: true, started: started, facts: factsOf(&events.Event{SourceIP: client, DestDomain: "courier.push.apple.com", DestIP: netip.MustParseAddr("17.57.146.20"), DestPort: 5223, Rule: "apple-push/courier"})}
 	byName.up.Store(10)
 	byName.down.Store(20)
-	byV6 := &tunnel{started: started, decision: &events.Event{SourceIP: client, DestIP: netip.MustParseAddr("2620:149:a44::1"), DestPort: 443}}
+	byV6 := &tunnel{started: started, facts: factsOf(&events.Event{SourceIP: client, DestIP: netip.MustParseAddr("2620:149:a44::1"), DestPort: 443})}
 	var s Server
 	registered(&s, byName, byV6)
 
@@ -52,8 +52,8 @@ func TestTunnelsSnapshot(t *testing.T) {
 func BenchmarkTunnels10k(b *testing.B) {
 	var s Server
 	for i := range 10000 {
-		registered(&s, &tunnel{persistent: true, started: time.Now(), decision: &events.Event{
-			SourceIP: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), DestDomain: "courier.push.apple.com", DestPort: 5223, Rule: "apple-push/courier"}})
+		registered(&s, &tunnel{persistent: true, started: time.Now(), facts: factsOf(&events.Event{
+			SourceIP: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), DestDomain: "courier.push.apple.com", DestPort: 5223, Rule: "apple-push/courier"})})
 	}
 	b.ReportAllocs()
 	n := 0

@@ -30,9 +30,9 @@ type tunnel struct {
 	srv            *Server
 	client, origin net.Conn
 	persistent     bool
-	holdsSlot      bool // holds its client's limits slot (decision.SourceIP); beside persistent, in its padding
+	holdsSlot      bool // holds its client's limits slot (facts.sourceIP); beside persistent, in its padding
 	idle, halfShut time.Duration
-	decision       *events.Event // the decision event; the end event repeats its facts
+	facts          tunnelFacts // of the decision event, which the end event repeats; not changed once started
 	started        time.Time
 
 	up, down     atomic.Int64 // bytes client->origin (source.bytes), origin->client (destination.bytes)
@@ -51,7 +51,7 @@ type tunnel struct {
 type parkable interface{ unpark() }
 
 func newTunnel(srv *Server, client, origin net.Conn, rule *allowlist.Rule, to Timeouts, decision *events.Event, started time.Time, replayed int64) *tunnel {
-	t := &tunnel{srv: srv, client: client, origin: origin, idle: to.Idle, halfShut: to.HalfClose, decision: decision, started: started}
+	t := &tunnel{srv: srv, client: client, origin: origin, idle: to.Idle, halfShut: to.HalfClose, facts: factsOf(decision), started: started}
 	t.persistent = rule != nil && rule.Persistent
 	t.up.Store(replayed)
 	t.touch()
@@ -169,7 +169,8 @@ func (t *tunnel) pumpDone() {
 	t.client.Close()
 	t.origin.Close()
 
-	end := endEvent(t.decision, *t.endReason.Load(), t.started, t.up.Load(), t.down.Load())
+	decision := t.facts.event()
+	end := endEvent(&decision, *t.endReason.Load(), t.started, t.up.Load(), t.down.Load())
 	t.srv.metrics.BytesUp.Add(end.SourceBytes)
 	t.srv.metrics.BytesDown.Add(end.DestBytes)
 	t.srv.emit(end)

@@ -187,6 +187,7 @@ func run(ctx context.Context, o *options) error {
 type proxies struct {
 	mdm, squid, haproxy, relay, syslogDown *bench.Server
 	chain                                  *bench.Server // mdmproxy with Squid as its upstream
+	proxyProto                             *bench.Server // mdmproxy behind a PROXY protocol hop
 }
 
 // set records the server started for the proxy named n.
@@ -204,6 +205,8 @@ func (p *proxies) set(n string, s *bench.Server) {
 		p.syslogDown = s
 	case bench.ChainName:
 		p.chain = s
+	case bench.ProxyProtoName:
+		p.proxyProto = s
 	}
 }
 
@@ -214,6 +217,7 @@ func (p *proxies) stop() {
 	p.relay.Stop()
 	p.syslogDown.Stop()
 	p.chain.Stop()
+	p.proxyProto.Stop()
 	*p = proxies{}
 }
 
@@ -230,6 +234,8 @@ func startProxy(ctx context.Context, o *options, name, work string, ep *bench.En
 		return bench.StartMdmproxy(sctx, o.mdmproxy, work, ep)
 	case bench.SyslogDownName:
 		return bench.StartMdmproxySyslogDown(sctx, o.mdmproxy, work, ep)
+	case bench.ProxyProtoName:
+		return bench.StartMdmproxyProxyProto(sctx, o.mdmproxy, work, ep)
 	case "squid":
 		return bench.StartSquid(sctx, o.squid, work, ep, maxFDs)
 	case "haproxy":
@@ -271,6 +277,8 @@ func targets(names []string, p *proxies, ep *bench.Endpoints) map[string]*bench.
 			ts[n] = bench.ConnectProxy(n, "mdmproxy, syslog collector down", func() string { return p.syslogDown.Addr }, ep, pidOf(&p.syslogDown))
 		case bench.ChainName:
 			ts[n] = bench.ConnectProxy(n, "mdmproxy chained to Squid (upstream)", func() string { return p.chain.Addr }, ep, pidOf(&p.chain))
+		case bench.ProxyProtoName:
+			ts[n] = bench.ProxyProtoConnect(n, "mdmproxy behind PROXY protocol", func() string { return p.proxyProto.Addr }, ep, pidOf(&p.proxyProto))
 		}
 	}
 	return ts
@@ -323,6 +331,9 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 	// The relay is a floor for set-up and a point of comparison for bulk; idle it is not
 	// built for (a goroutine and a buffer per direction and no parking), so it sits that out.
 	idleNames := slices.Clone(proxyNames)
+	// mdmproxy behind a balancer's PROXY protocol header: an idle target only, to show the
+	// header costs parked tunnels nothing (it is read, never wrapped around the connection).
+	idleNames = append(idleNames, bench.ProxyProtoName)
 	if o.relay {
 		proxyNames = append(proxyNames, "gorelay")
 	}
@@ -343,13 +354,16 @@ func benchmark(ctx context.Context, o *options, work string, ep *bench.Endpoints
 	rep.Targets = append(rep.Targets, bench.TargetInfo{Name: "direct", Label: "direct"})
 	var p proxies
 	defer p.stop()
-	ts := targets(started, &p, ep)
+	ts := targets(append(slices.Clone(started), bench.ProxyProtoName), &p, ep)
 	for _, n := range started {
 		rep.Targets = append(rep.Targets, bench.TargetInfo{Name: n, Label: ts[n].Label})
 	}
 	want := map[string]bool{}
 	for _, w := range strings.Split(o.only, ",") {
 		want[strings.TrimSpace(w)] = true
+	}
+	if want["idle"] {
+		rep.Targets = append(rep.Targets, bench.TargetInfo{Name: bench.ProxyProtoName, Label: ts[bench.ProxyProtoName].Label})
 	}
 
 	var rl syscall.Rlimit

@@ -43,6 +43,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzReadServerStart$$' -fuzztime=$(FUZZTIME) ./proxy/clienthello/
 	$(GO) test -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME) ./config/
 	$(GO) test -run='^$$' -fuzz='^FuzzTextFormats$$' -fuzztime=$(FUZZTIME) ./events/
+	$(GO) test -run='^$$' -fuzz='^FuzzJSONMatchesReference$$' -fuzztime=$(FUZZTIME) ./events/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseAnswers$$' -fuzztime=$(FUZZTIME) ./proxy/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseNameServers$$' -fuzztime=$(FUZZTIME) ./proxy/
 	$(GO) test -run='^$$' -fuzz='^FuzzProxyFromRequest$$' -fuzztime=$(FUZZTIME) ./proxy/pac/

@@ -45,8 +45,8 @@
 // Stats), and the output says how many it lost once it writes again.
 // Aggregation of denials (aggregate.go) runs on its own goroutine too.
 //
-// The JSON encoder uses zerolog but sets none of its globals, so the
-// program's operational logger (another zerolog logger, on stderr, with its
-// own level and time fields) is configured independently. See JSONEncoder
-// for the one global it does obey.
+// The JSON encoder writes its records itself and sets none of zerolog's
+// globals, so the program's operational logger (a zerolog logger, on
+// stderr, with its own level and time fields) is configured independently.
+// See JSONEncoder for the one zerolog global it does obey.
 package events

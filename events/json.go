@@ -1,50 +1,37 @@
 package events
 
 import (
-	"bytes"
 	"net/netip"
-	"sync"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 )
 
 // JSONEncoder writes an Event as one line of JSON with nested Elastic Common
-// Schema field names.
+// Schema field names. The zero value works (an observer without a name).
 //
-// It uses zerolog for the encoding (escaping, number formatting) but sets
-// none of zerolog's globals and reads only zerolog.GlobalLevel: the record
-// carries no zerolog level, time or message field, @timestamp is formatted
-// here, and log.level is written as an ordinary field. A program that sets
+// It appends the record directly into the caller's buffer: the records
+// have a fixed shape, and building them through zerolog's pooled
+// dictionaries (one pool round trip per nested object) cost twice the time
+// in a warm benchmark and more in place, on the tunnel set-up path (issue
+// #17). The output is
+// byte-for-byte what the zerolog-based encoder wrote, string escaping
+// included (appendJSONString); TestJSONMatchesReference and
+// FuzzJSONMatchesReference hold it to that.
+//
+// It reads one zerolog global, on purpose: a program that sets
 // zerolog.SetGlobalLevel(zerolog.Disabled) silences this encoder too (it
-// then appends nothing and Emit counts the event as dropped). Building with
-// zerolog's binary_log tag would turn the output into CBOR; don't.
+// then appends nothing and Emit counts the event as dropped), as it did
+// when zerolog wrote the records. zerolog's other globals (field names,
+// time format, level values) never change the records.
 type JSONEncoder struct {
-	// observerJSON and the other pre-encoded objects below are the parts
-	// of a record that never change: writing them as raw JSON saves a
-	// pooled zerolog dictionary each, a third of the encoding time.
-	observerJSON []byte
-	// scratch holds zerolog loggers bound to a reusable buffer, so that
-	// encoding allocates nothing once the pool is warm.
-	scratch sync.Pool
-}
-
-// jsonScratch is a zerolog logger that writes into buf. zerolog hands the
-// finished record to Write; copying it into buf is the only copy made.
-type jsonScratch struct {
-	buf []byte
-	zl  zerolog.Logger
-}
-
-func (s *jsonScratch) Write(p []byte) (int, error) {
-	s.buf = append(s.buf, p...)
-	return len(p), nil
-}
-
-// WriteLevel makes jsonScratch a zerolog.LevelWriter, so zerolog.New uses it
-// directly instead of wrapping it in an adapter.
-func (s *jsonScratch) WriteLevel(_ zerolog.Level, p []byte) (int, error) {
-	return s.Write(p)
+	// observer is the observer object, the one part of a record that is
+	// set per encoder and then never changes, so it is encoded once.
+	// nil (the zero JSONEncoder) means an observer without name or
+	// version.
+	observer []byte
 }
 
 // NewJSONEncoder returns a JSON encoder that names observer as observer.name
@@ -54,13 +41,7 @@ func NewJSONEncoder(observer string) *JSONEncoder {
 }
 
 func newJSONEncoder(obs Observer) *JSONEncoder {
-	j := &JSONEncoder{observerJSON: encodeObserver(obs)}
-	j.scratch.New = func() any {
-		s := &jsonScratch{}
-		s.zl = zerolog.New(s)
-		return s
-	}
-	return j
+	return &JSONEncoder{observer: appendObserver(nil, obs)}
 }
 
 // timestampLayout is RFC 3339 with exactly nine fractional digits: a fixed
@@ -68,203 +49,312 @@ func newJSONEncoder(obs Observer) *JSONEncoder {
 // the SIEM orders events by.
 const timestampLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
-// AppendEvent implements Encoder.
+// AppendEvent implements Encoder. It allocates nothing beyond growing dst.
 func (j *JSONEncoder) AppendEvent(dst []byte, e *Event) []byte {
-	s := j.scratch.Get().(*jsonScratch)
-	s.buf = dst
-	j.encode(&s.zl, e)
-	dst = s.buf
-	s.buf = nil // don't keep the caller's buffer alive in the pool
-	j.scratch.Put(s)
-	return dst
-}
-
-func (j *JSONEncoder) encode(zl *zerolog.Logger, e *Event) {
-	// Log() adds no level field: log.level below is ours.
-	ev := zl.Log()
-	if ev == nil {
-		return // zerolog is globally disabled
+	// zerolog's Logger.Log, which the old encoder used, was refused
+	// only by a global level above NoLevel, that is Disabled.
+	if zerolog.GlobalLevel() >= zerolog.Disabled {
+		return dst
 	}
 	t := e.Time
 	if t.IsZero() {
 		t = time.Now()
 	}
-	// A stack buffer for the quoted texts that zerolog would otherwise
-	// format through an allocation (time.Format, netip.Addr.String).
-	var scratch [64]byte
-
-	ev.RawJSON(FieldTimestamp, appendQuotedTime(scratch[:0], t))
-	ev.RawJSON(keyECS, ecsJSON)
-	ev.RawJSON(keyLog, logLevelJSON(e.Level()))
+	dst = append(dst, '{')
+	dst = appendJSONKey(dst, FieldTimestamp)
+	dst = appendQuotedTime(dst, t)
+	dst = appendJSONOpen(dst, keyECS)
+	dst = appendJSONStr(dst, keyVersion, ECSVersion)
+	dst = append(dst, '}')
+	dst = appendJSONOpen(dst, keyLog)
+	dst = appendJSONStr(dst, keyLevel, levelName(e.Level()))
+	dst = append(dst, '}')
 
 	isEnd := e.Action == ActionEnd
-	d := ev.CreateDict().
-		Str(keyKind, EventKind).
-		Strs(keyCategory, e.category()).
-		Strs(keyType, e.eventType()).
-		Str(keyAction, string(e.Action)).
-		Str(keyOutcome, e.outcome())
+	dst = appendJSONOpen(dst, keyEvent)
+	dst = appendJSONStr(dst, keyKind, EventKind)
+	dst = appendJSONStrs(dst, keyCategory, e.category())
+	dst = appendJSONStrs(dst, keyType, e.eventType())
+	dst = appendJSONStr(dst, keyAction, string(e.Action))
+	dst = appendJSONStr(dst, keyOutcome, e.outcome())
 	if e.Reason != "" {
-		d.Str(keyReason, e.Reason)
+		dst = appendJSONStr(dst, keyReason, e.Reason)
 	}
 	if isEnd || e.Duration != 0 {
-		d.Int64(keyDuration, int64(e.Duration))
+		dst = appendJSONInt(dst, keyDuration, int64(e.Duration))
 	}
-	ev.Dict(keyEvent, d)
+	dst = append(dst, '}')
 
 	// Byte counts are always written on end events (0 bytes is a fact a
 	// SIEM sums), and on other events only when someone set them.
 	srcBytes := isEnd || e.SourceBytes != 0
 	if e.SourceIP.IsValid() || e.SourcePort != 0 || srcBytes {
-		d := ev.CreateDict()
+		dst = appendJSONOpen(dst, keySource)
 		if e.SourceIP.IsValid() {
-			d.RawJSON(keyIP, appendQuotedAddr(scratch[:0], e.SourceIP))
+			dst = appendJSONAddr(dst, keyIP, e.SourceIP)
 		}
 		if e.SourcePort != 0 {
-			d.Uint16(keyPort, e.SourcePort)
+			dst = appendJSONUint(dst, keyPort, uint64(e.SourcePort))
 		}
 		if srcBytes {
-			d.Int64(keyBytes, e.SourceBytes)
+			dst = appendJSONInt(dst, keyBytes, e.SourceBytes)
 		}
-		ev.Dict(keySource, d)
+		dst = append(dst, '}')
 	}
 
 	domain, rawTarget := e.Domain()
 	dstBytes := isEnd || e.DestBytes != 0
 	if domain != "" || e.DestIP.IsValid() || e.DestPort != 0 || dstBytes {
-		d := ev.CreateDict()
+		dst = appendJSONOpen(dst, keyDestination)
 		if domain != "" {
-			d.Str(keyDomain, domain)
+			dst = appendJSONStr(dst, keyDomain, domain)
 		}
 		if e.DestIP.IsValid() {
-			d.RawJSON(keyIP, appendQuotedAddr(scratch[:0], e.DestIP))
+			dst = appendJSONAddr(dst, keyIP, e.DestIP)
 		}
 		if e.DestPort != 0 {
-			d.Uint16(keyPort, e.DestPort)
+			dst = appendJSONUint(dst, keyPort, uint64(e.DestPort))
 		}
 		if dstBytes {
-			d.Int64(keyBytes, e.DestBytes)
+			dst = appendJSONInt(dst, keyBytes, e.DestBytes)
 		}
-		ev.Dict(keyDestination, d)
+		dst = append(dst, '}')
 	}
 
 	if e.SNI != "" {
-		ev.Dict(keyTLS, ev.CreateDict().Dict(keyClient, ev.CreateDict().Str(keyServerName, e.SNI)))
+		dst = appendJSONOpen(dst, keyTLS)
+		dst = appendJSONOpen(dst, keyClient)
+		dst = appendJSONStr(dst, keyServerName, e.SNI)
+		dst = append(dst, '}')
+		dst = append(dst, '}')
 	}
 	if e.Rule != "" {
-		ev.Dict(keyRule, ev.CreateDict().Str(keyName, e.Rule))
+		dst = appendJSONOpen(dst, keyRule)
+		dst = appendJSONStr(dst, keyName, e.Rule)
+		dst = append(dst, '}')
 	}
 	if e.URL != "" {
-		ev.Dict(keyURL, ev.CreateDict().Str(keyOriginal, e.URL))
+		dst = appendJSONOpen(dst, keyURL)
+		dst = appendJSONStr(dst, keyOriginal, e.URL)
+		dst = append(dst, '}')
 	}
 	if e.Method != "" || e.StatusCode != 0 {
-		d := ev.CreateDict()
+		dst = appendJSONOpen(dst, keyHTTP)
 		if e.Method != "" {
-			d.Dict(keyRequest, ev.CreateDict().Str(keyMethod, e.Method))
+			dst = appendJSONOpen(dst, keyRequest)
+			dst = appendJSONStr(dst, keyMethod, e.Method)
+			dst = append(dst, '}')
 		}
 		if e.StatusCode != 0 {
-			d.Dict(keyResponse, ev.CreateDict().Int(keyStatusCode, e.StatusCode))
+			dst = appendJSONOpen(dst, keyResponse)
+			dst = appendJSONInt(dst, keyStatusCode, int64(e.StatusCode))
+			dst = append(dst, '}')
 		}
-		ev.Dict(keyHTTP, d)
+		dst = append(dst, '}')
 	}
 
-	ev.RawJSON(keyObserver, j.observerJSON)
-	j.encodeMdmproxy(ev, e, rawTarget, scratch[:0])
-	ev.Send()
+	dst = appendJSONKey(dst, keyObserver)
+	if j.observer != nil {
+		dst = append(dst, j.observer...)
+	} else {
+		dst = appendObserver(dst, Observer{})
+	}
+	dst = appendMdmproxy(dst, e, rawTarget)
+	return append(dst, '}', '\n')
 }
 
-// encodeMdmproxy writes the mdmproxy object: the fields ECS has no name for.
+// appendMdmproxy appends the mdmproxy object: the fields ECS has no name for.
 // mdmproxy.state is on every event, so one filter tells an established flow
 // from one that was allowed but never established.
-func (j *JSONEncoder) encodeMdmproxy(ev *zerolog.Event, e *Event, rawTarget string, scratch []byte) {
-	d := ev.CreateDict().Str(keyState, e.State())
+func appendMdmproxy(dst []byte, e *Event, rawTarget string) []byte {
+	dst = appendJSONOpen(dst, keyMdmproxy)
+	dst = appendJSONStr(dst, keyState, e.State())
 	if rawTarget != "" {
-		d.Dict(keyTarget, ev.CreateDict().Str(keyRaw, rawTarget))
+		dst = appendJSONOpen(dst, keyTarget)
+		dst = appendJSONStr(dst, keyRaw, rawTarget)
+		dst = append(dst, '}')
 	}
 	if e.EnforceAction != "" || e.EnforceReason != "" {
-		en := ev.CreateDict()
+		dst = appendJSONOpen(dst, keyEnforce)
 		if e.EnforceAction != "" {
-			en.Str(keyAction, string(e.EnforceAction))
+			dst = appendJSONStr(dst, keyAction, string(e.EnforceAction))
 		}
 		if e.EnforceReason != "" {
-			en.Str(keyReason, e.EnforceReason)
+			dst = appendJSONStr(dst, keyReason, e.EnforceReason)
 		}
-		d.Dict(keyEnforce, en)
+		dst = append(dst, '}')
 	}
 	if e.Balancer.IsValid() {
-		d.Dict(keyBalancer, ev.CreateDict().
-			RawJSON(keyIP, appendQuotedAddr(scratch[:0], e.Balancer.Addr())).
-			Uint16(keyPort, e.Balancer.Port()))
+		dst = appendJSONOpen(dst, keyBalancer)
+		dst = appendJSONAddr(dst, keyIP, e.Balancer.Addr())
+		dst = appendJSONUint(dst, keyPort, uint64(e.Balancer.Port()))
+		dst = append(dst, '}')
 	}
 	if e.Intercepted {
-		d.Bool(keyIntercepted, true)
+		dst = appendJSONKey(dst, keyIntercepted)
+		dst = append(dst, "true"...)
 	}
 	if e.ECH {
-		d.Bool(keyECH, true)
+		dst = appendJSONKey(dst, keyECH)
+		dst = append(dst, "true"...)
 	}
 	if e.Upstream != "" {
-		d.Str(keyUpstream, e.Upstream)
+		dst = appendJSONStr(dst, keyUpstream, e.Upstream)
 	}
 	if e.aggregated() {
-		a := ev.CreateDict().Int(keyCount, e.Count)
+		dst = appendJSONOpen(dst, keyAggregate)
+		dst = appendJSONInt(dst, keyCount, int64(e.Count))
 		if !e.FirstTime.IsZero() {
-			a.RawJSON(keyFirst, appendQuotedTime(scratch[:0], e.FirstTime))
+			dst = appendJSONKey(dst, keyFirst)
+			dst = appendQuotedTime(dst, e.FirstTime)
 		}
 		if !e.LastTime.IsZero() {
-			a.RawJSON(keyLast, appendQuotedTime(scratch[:0], e.LastTime))
+			dst = appendJSONKey(dst, keyLast)
+			dst = appendQuotedTime(dst, e.LastTime)
 		}
-		d.Dict(keyAggregate, a)
+		dst = append(dst, '}')
 	}
 	if e.Dropped != 0 {
-		d.Uint64(keyDropped, e.Dropped)
+		dst = appendJSONUint(dst, keyDropped, e.Dropped)
 	}
-	ev.Dict(keyMdmproxy, d)
+	return append(dst, '}')
 }
 
-// Pre-encoded constant objects; see JSONEncoder.observerJSON.
-var (
-	ecsJSON      = encodeObject(func(d *zerolog.Event) { d.Str(keyVersion, ECSVersion) })
-	logLevelJSON = func() func(Level) []byte {
-		var byLevel [LevelError + 1][]byte
-		for l := LevelDebug; l <= LevelError; l++ {
-			byLevel[l] = encodeObject(func(d *zerolog.Event) { d.Str(keyLevel, levelName(l)) })
+// appendObserver appends the observer object.
+func appendObserver(dst []byte, obs Observer) []byte {
+	dst = append(dst, '{')
+	if obs.Name != "" {
+		dst = appendJSONStr(dst, keyName, obs.Name)
+	}
+	dst = appendJSONStr(dst, keyProduct, ObserverProduct)
+	dst = appendJSONStr(dst, keyVendor, ObserverVendor)
+	dst = appendJSONStr(dst, keyType, ObserverType)
+	if obs.Version != "" {
+		dst = appendJSONStr(dst, keyVersion, obs.Version)
+	}
+	return append(dst, '}')
+}
+
+// The append helpers below write one member of a JSON object each; they know
+// nothing of events (AppendEvent says what goes where). They work on the
+// caller's slice, not on a writer struct, so the slice stays in registers
+// (a seventh less time than methods on a struct holding it).
+
+// appendJSONKey starts a member: the comma that separates it from the one
+// before (none right after an object's opening brace) and "key":. Keys are
+// the constants of fields.go, which need no escaping.
+func appendJSONKey(dst []byte, k string) []byte {
+	if dst[len(dst)-1] != '{' {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, k...)
+	return append(dst, '"', ':')
+}
+
+// appendJSONOpen starts a member whose value is an object; the caller
+// closes the object with a '}'.
+func appendJSONOpen(dst []byte, k string) []byte {
+	return append(appendJSONKey(dst, k), '{')
+}
+
+func appendJSONStr(dst []byte, k, v string) []byte {
+	return appendJSONString(appendJSONKey(dst, k), v)
+}
+
+// appendJSONStrs writes a string array; an empty one as [].
+func appendJSONStrs(dst []byte, k string, vs []string) []byte {
+	dst = append(appendJSONKey(dst, k), '[')
+	for i, v := range vs {
+		if i > 0 {
+			dst = append(dst, ',')
 		}
-		return func(l Level) []byte {
-			if l < LevelDebug || l > LevelError {
-				l = LevelInfo
+		dst = appendJSONString(dst, v)
+	}
+	return append(dst, ']')
+}
+
+func appendJSONInt(dst []byte, k string, v int64) []byte {
+	return strconv.AppendInt(appendJSONKey(dst, k), v, 10)
+}
+
+func appendJSONUint(dst []byte, k string, v uint64) []byte {
+	return strconv.AppendUint(appendJSONKey(dst, k), v, 10)
+}
+
+func appendJSONAddr(dst []byte, k string, a netip.Addr) []byte {
+	return appendQuotedAddr(appendJSONKey(dst, k), a)
+}
+
+// jsonPlain marks the bytes a JSON string carries as they are: printable
+// ASCII but the quote and the backslash. DEL (0x7f) is not among them, and
+// bytes from 0x80 up are checked as UTF-8 separately. A table of all 256
+// bytes makes the common case one load and one branch.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// appendJSONString appends s as a quoted JSON string, escaped exactly as
+// zerolog escapes it, so that the records did not change when zerolog
+// stopped writing them (a SIEM that deduplicates or hashes records would
+// notice):
+//   - '"' and '\\' get a backslash; \b \f \n \r \t their short escapes;
+//   - the other control characters and DEL are \u00xx, lower-case hex;
+//   - valid UTF-8 is copied as it is, U+2028 and U+2029 included;
+//   - each byte of invalid UTF-8 becomes \ufffd, the replacement character.
+//
+// Runs of bytes that need nothing are copied in one append.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0 // s[start:i] is waiting to be copied
+	for i := 0; i < len(s); {
+		c := s[i]
+		if jsonPlain[c] {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size // valid, even an encoded U+FFFD: copied as is
+				continue
 			}
-			return byLevel[l]
 		}
-	}()
-)
-
-// encodeObserver pre-encodes the observer object.
-func encodeObserver(obs Observer) []byte {
-	return encodeObject(func(d *zerolog.Event) {
-		if obs.Name != "" {
-			d.Str(keyName, obs.Name)
-		}
-		d.Str(keyProduct, ObserverProduct).Str(keyVendor, ObserverVendor).Str(keyType, ObserverType)
-		if obs.Version != "" {
-			d.Str(keyVersion, obs.Version)
-		}
-	})
+		dst = append(dst, s[start:i]...)
+		dst = appendEscape(dst, c)
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
-// encodeObject encodes the fields fill adds as one JSON object, with
-// zerolog's escaping. Used once per constant, not per event.
-func encodeObject(fill func(*zerolog.Event)) []byte {
-	var s jsonScratch
-	zl := zerolog.New(&s)
-	ev := zl.Log()
-	if ev == nil {
-		// zerolog globally disabled at start-up; the encoder writes
-		// nothing then anyway.
-		return []byte("{}")
+// appendEscape appends the escape for c, a byte appendJSONString does not
+// copy: an ASCII control character, DEL, '"', '\\', or a byte of invalid
+// UTF-8.
+func appendEscape(dst []byte, c byte) []byte {
+	const hex = "0123456789abcdef"
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
 	}
-	fill(ev)
-	ev.Send()
-	return bytes.TrimSuffix(s.buf, []byte("\n"))
+	if c >= utf8.RuneSelf {
+		return append(dst, `\ufffd`...)
+	}
+	return append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 }
 
 // appendQuotedTime appends t in UTC as a quoted RFC 3339 string with exactly

@@ -258,7 +258,8 @@ func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decis
 		received += down
 		*bufp = raw[:0]
 	}
-	ss.conn.SetReadDeadline(time.Time{})
+	// The read deadlines of the set-up (header, hello, the server's answer) stay on the sockets:
+	// each pump sets its own before it first waits.
 
 	ev.Action = actionOf(d.Action)
 	ev.Reason = d.Reason.String()
@@ -273,9 +274,8 @@ func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decis
 		raw = append(raw, extra...)
 		*bufp = raw[:0]
 	}
-	origin.SetWriteDeadline(time.Now().Add(ss.set.Timeouts.Connect))
 	if len(raw) > 0 {
-		if _, err := origin.Write(raw); err != nil {
+		if err := writeBounded(origin, raw, ss.set.Timeouts.Connect); err != nil {
 			ss.conn.Close()
 			origin.Close()
 			end := endEvent(ev, allowlist.ReasonReset, ss.start, sent, received)
@@ -283,7 +283,6 @@ func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decis
 			return
 		}
 	}
-	origin.SetWriteDeadline(time.Time{})
 
 	t := newTunnel(ss.srv, ss.conn, origin, d.Rule, ss.set.Timeouts, ev, ss.start, sent+int64(len(raw)))
 	t.decidedBy(q, ss.set, checked)
@@ -291,8 +290,9 @@ func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decis
 	// The set-up state is no longer needed: give the reader back before the tunnel idles.
 	ss.putReader()
 	t.holdsSlot = ss.slot // the tunnel holds the limits' slot now, and gives it back
-	if t.start() {
+	if down, ok := t.start(); ok {
 		ss.slot = false
+		ss.pump = down
 	} else {
 		ss.srv.emit(endEvent(ev, allowlist.ReasonShutdown, ss.start, 0, 0))
 	}

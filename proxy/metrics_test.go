@@ -94,3 +94,36 @@ func BenchmarkObserveDecision(b *testing.B) {
 		s.observe(ev)
 	}
 }
+
+// TestObserveCountsByLabels: decisions and ends land on the counters their labels name, through
+// the cache of labelled counters, and an end's reason never counts as a decision's.
+func TestObserveCountsByLabels(t *testing.T) {
+	s := &Server{}
+	for range 3 {
+		s.observe(&events.Event{Action: events.ActionSplice, Rule: "apple", Reason: "allowed"})
+	}
+	s.observe(&events.Event{Action: events.ActionSplice, Rule: "google", Reason: "allowed"})
+	s.observe(&events.Event{Action: events.ActionDeny, Reason: "eof"})
+	for range 2 {
+		s.observe(&events.Event{Action: events.ActionEnd, Reason: "eof"})
+	}
+	s.observe(&events.Event{Action: events.ActionEnd, Reason: "eof", Method: "GET"}) // a plain request's: not a tunnel's
+	got := collect(t, s.obs().decisions)
+	want := map[string]float64{
+		"mdmproxy_decisions_total,splice,allowed,apple":  3, // labels sorted by name: action, reason, rule
+		"mdmproxy_decisions_total,splice,allowed,google": 1,
+		"mdmproxy_decisions_total,deny,eof,":             1,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("decisions %v, want %v", got, want)
+	}
+	ends := collect(t, s.obs().ends)
+	if ends["mdmproxy_tunnel_ends_total,eof"] != 2 {
+		t.Errorf("ends %v, want eof 2", ends)
+	}
+}

@@ -150,6 +150,7 @@ func (p *splicePump) park() bool {
 		return false
 	}
 	p.src.SetReadDeadline(time.Time{})
+	p.readArmed = 0
 	p.state.Store(pumpParked)
 	var armErr error
 	err := p.srcRaw.Control(func(fd uintptr) { armErr = pk.arm(fd, p) })

@@ -137,3 +137,27 @@ func TestShutdownEndsParkedTunnels(t *testing.T) {
 	}
 	waitFor(t, "no tunnels", func() bool { return srv.OpenTunnels() == 0 })
 }
+
+// TestBusyTunnelOutlivesIdleTimeout: a pump with bytes flowing keeps a read deadline that is
+// earlier than it needs (it moves it once per park delay, not on every wake-up). Round trips
+// every 40 ms, well inside the 300 ms idle time-out, for three times that long must keep the
+// tunnel open; once they stop, the idle time-out ends it.
+func TestBusyTunnelOutlivesIdleTimeout(t *testing.T) {
+	srv, addr, rec, port := parkingProxy(t, false, func(s *Settings) { s.Timeouts.Idle = 300 * time.Millisecond })
+	srv.parkAfter = 100 * time.Millisecond
+	c := connectTo(t, addr, "origin.test:"+strconv.Itoa(int(port)))
+	began := time.Now()
+	for i := 0; time.Since(began) < 900*time.Millisecond && i < 100; i++ {
+		if err := roundTrip(c, "ping "+strconv.Itoa(i)); err != nil {
+			t.Fatalf("round trip %d, %v after the start: %v", i, time.Since(began), err)
+		}
+		time.Sleep(40 * time.Millisecond) // the client's pace: the test's subject, not a wait
+	}
+	if n := srv.OpenTunnels(); n != 1 {
+		t.Fatalf("%d tunnels open while busy, want 1", n)
+	}
+	end := rec.wait(t, byAction(events.ActionEnd))
+	if end.Reason != allowlist.ReasonIdleTimeout.String() {
+		t.Errorf("end reason %q, want %q", end.Reason, allowlist.ReasonIdleTimeout.String())
+	}
+}

@@ -15,11 +15,13 @@ import (
 	"github.com/mdmproxy/mdmproxy/allowlist"
 )
 
-// newPumps builds the two directions of t and returns the function that starts them. They
+// newPumps builds the two directions of t. It returns the function that starts the
+// client-to-origin pump on a goroutine of its own, and the origin-to-client pump, which the
+// caller runs on the goroutine it has (the set-up's: one goroutine fewer per tunnel). They
 // exist (and t.pumps is set) before the tunnel is registered, so an abort from Shutdown or the
 // sweeper always sees them. TCP connections get the splice pump; anything else (a wrapped
 // connection) the portable copy pump.
-func newPumps(t *tunnel) (start func()) {
+func newPumps(t *tunnel) (startUp, down func()) {
 	c, cok := t.client.(*net.TCPConn)
 	o, ook := t.origin.(*net.TCPConn)
 	if cok && ook {
@@ -27,16 +29,10 @@ func newPumps(t *tunnel) (start func()) {
 		down, err2 := newSplicePump(t, o, c, &t.down)
 		if err := errors.Join(err1, err2); err == nil {
 			t.pumps = [2]parkable{up, down}
-			return func() {
-				go up.run()
-				go down.run()
-			}
+			return func() { go up.run() }, down.run
 		}
 	}
-	return func() {
-		go copyPump(t, t.client, t.origin, &t.up)
-		go copyPump(t, t.origin, t.client, &t.down)
-	}
+	return copyPumps(t)
 }
 
 // splicePump moves one direction of a tunnel. While the source is quiet it waits in the
@@ -54,19 +50,28 @@ type splicePump struct {
 	count    *atomic.Int64
 
 	// Callbacks for RawConn, bound once so that a wake-up does not allocate.
-	waitFn, sendFn, fillFn, drainFn func(fd uintptr) bool
-	roomFn                          func(fd uintptr)
+	waitFn, sendFn, trySendFn, fillFn, drainFn func(fd uintptr) bool
+	roomFn                                     func(fd uintptr)
 
 	pipe    *pipe
-	inBuf   int   // bytes in the pipe not yet written to dst
-	fillMax int   // the most the next fill may take from src: what dst has room for
-	room    int   // dst's room, as roomFn found it
+	inBuf   int32 // bytes in the pipe not yet written to dst (at most pipeSize)
+	fillMax int32 // the most the next fill may take from src: what dst has room for
+	room    int32 // dst's room, as roomFn found it
 	noWait  bool  // drain: when dst is full, return (setting full) instead of waiting
 	full    bool  // drain found dst full with bytes left in the pipe
 	err     error // the last system call's error, as seen by a callback
 	readErr error // a socket error readFirst consumed
 	buf     *[smallBuf]byte
 	n, off  int // bytes in buf, and how many of them were sent
+
+	// Deadlines cost a runtime timer change each, so the pump sets them only when they can
+	// matter. readArmed is the read deadline this pump last gave src (unix ns; 0: none), which
+	// is moved only once it has passed: a pump with bytes flowing re-arms once per park delay,
+	// not once per wake-up. parkAt is when the pump may park (its last wake-up plus the park
+	// delay). writeArmed is true while dst has a write deadline this pump set: writes are tried
+	// without one first, and one is set only when dst is full.
+	readArmed, parkAt int64
+	writeArmed        bool
 
 	state  atomic.Int32 // pumpRunning, pumpParked or pumpDone
 	parkID int32        // key in the parker; 0 before the first park
@@ -82,7 +87,7 @@ func newSplicePump(t *tunnel, src, dst *net.TCPConn, count *atomic.Int64) (*spli
 		return nil, err
 	}
 	p := &splicePump{t: t, src: src, dst: dst, srcRaw: sr, dstRaw: dr, count: count}
-	p.waitFn, p.sendFn, p.fillFn, p.drainFn = p.readFirst, p.send, p.fill, p.drain
+	p.waitFn, p.sendFn, p.trySendFn, p.fillFn, p.drainFn = p.readFirst, p.send, p.trySend, p.fill, p.drain
 	p.roomFn = p.measureRoom
 	return p, nil
 }
@@ -147,22 +152,59 @@ func (p *splicePump) send(fd uintptr) bool {
 	return true
 }
 
-// writeFirst sends what readFirst read. It returns false when the tunnel was aborted.
+// trySend is send that never waits: RawConn.Write returns after one attempt, whatever dst took.
+func (p *splicePump) trySend(fd uintptr) bool {
+	p.send(fd)
+	return true
+}
+
+// writeFirst sends what readFirst read. It returns false when the tunnel was aborted. A flight
+// usually fits in dst's send buffer at once: it is tried without a deadline, and only what dst
+// cannot take yet waits, under the write deadline.
 func (p *splicePump) writeFirst() bool {
 	defer p.releaseBuf()
 	p.off, p.err = 0, nil
-	for p.off < p.n {
-		before := p.off
+	fn := p.trySendFn
+	if p.writeArmed {
+		fn = p.sendFn
 		p.dst.SetWriteDeadline(p.t.writeDeadline())
-		err := p.dstRaw.Write(p.sendFn)
+	}
+	for {
+		before := p.off
+		err := p.dstRaw.Write(fn)
+		if !p.writeArmed && errors.Is(err, os.ErrDeadlineExceeded) {
+			// A deadline someone else left on dst, now past, refused the attempt before it
+			// was made: wait under the pump's own instead.
+			err = nil
+		}
 		if err != nil || p.err != nil {
 			p.writeFailed(err)
 			return false
 		}
-		p.count.Add(int64(p.off - before))
-		p.t.touch()
+		if moved := p.off - before; moved > 0 {
+			p.count.Add(int64(moved))
+			p.t.touch()
+		}
+		if p.off == p.n {
+			break
+		}
+		// dst is full: wait for it, bounded by the write deadline, refreshed whenever the
+		// peer takes some (a slow reader that makes progress is not idle).
+		fn = p.sendFn
+		p.writeArmed = true
+		p.dst.SetWriteDeadline(p.t.writeDeadline())
 	}
+	p.disarmWrite()
 	return true
+}
+
+// disarmWrite clears the write deadline a wait for dst left, so that the next flight is tried
+// without one again (a deadline in the past would fail it at once).
+func (p *splicePump) disarmWrite() {
+	if p.writeArmed {
+		p.writeArmed = false
+		p.dst.SetWriteDeadline(time.Time{})
+	}
 }
 
 // writeFailed ends the tunnel after a write to dst failed (a reset) or waited past its
@@ -178,11 +220,11 @@ func (p *splicePump) writeFailed(err error) {
 // fill splices what src holds into the empty pipe. It never waits: EAGAIN means drained.
 func (p *splicePump) fill(fd uintptr) bool {
 	for {
-		n, err := unix.Splice(int(fd), nil, p.pipe.w, nil, p.fillMax, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		n, err := unix.Splice(int(fd), nil, p.pipe.w, nil, int(p.fillMax), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 		if err == unix.EINTR {
 			continue
 		}
-		p.inBuf, p.err = int(n), err
+		p.inBuf, p.err = int32(n), err
 		return true
 	}
 }
@@ -193,10 +235,10 @@ func (p *splicePump) fill(fd uintptr) bool {
 func (p *splicePump) drain(fd uintptr) bool {
 	moved := false
 	for p.inBuf > 0 {
-		n, err := unix.Splice(p.pipe.r, nil, int(fd), nil, p.inBuf, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		n, err := unix.Splice(p.pipe.r, nil, int(fd), nil, int(p.inBuf), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 		switch err {
 		case nil:
-			p.inBuf -= int(n)
+			p.inBuf -= int32(n)
 			moved = true
 		case unix.EINTR:
 		case unix.EAGAIN:
@@ -218,29 +260,29 @@ func (p *splicePump) drain(fd uintptr) bool {
 // returns; the parker starts run again when bytes arrive.
 func (p *splicePump) run() {
 	defer p.recoverPanic()
+	now := time.Now().UnixNano()
+	p.parkAt = now + int64(p.t.srv.parkDelay())
 	for {
-		dl := p.t.readDeadline()
-		linger := time.Now().Add(p.t.srv.parkDelay())
-		if dl.IsZero() || linger.Before(dl) {
-			dl = linger
-		}
-		p.src.SetReadDeadline(dl)
+		p.armRead(now)
 		if err := p.srcRaw.Read(p.waitFn); err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				p.t.abort(allowlist.ReasonReset) // closed by the other pump or by shutdown: abort keeps the first reason
 				p.finish()
 				return
 			}
+			p.readArmed = 0 // it has passed (or another goroutine set src's deadline): set it anew
 			if reason, ok := p.t.expired(); ok {
 				p.t.abort(reason)
 				p.finish()
 				return
 			}
-			if !time.Now().Before(linger) && p.park() {
+			if now = time.Now().UnixNano(); now >= p.parkAt && p.park() {
 				return
 			}
 			continue
 		}
+		now = time.Now().UnixNano()
+		p.parkAt = now + int64(p.t.srv.parkDelay())
 		switch {
 		case p.readErr != nil:
 			p.releaseBuf()
@@ -260,6 +302,22 @@ func (p *splicePump) run() {
 			return
 		}
 	}
+}
+
+// armRead gives src the read deadline the next wait needs, when the one it has does not do:
+// the earlier of the tunnel's (idle or half-close time-out) and the pump's park time. A deadline
+// still ahead that comes earlier than needed is kept: when it passes, run looks at the clock
+// and arms again. So a pump whose bytes keep flowing changes its timer once per park delay.
+func (p *splicePump) armRead(now int64) {
+	want := p.parkAt
+	if dl := p.t.readDeadline(); !dl.IsZero() && dl.UnixNano() < want {
+		want = dl.UnixNano()
+	}
+	if p.readArmed != 0 && p.readArmed <= want && now < p.readArmed {
+		return
+	}
+	p.readArmed = want
+	p.src.SetReadDeadline(time.Unix(0, want))
 }
 
 // recoverPanic is deferred by a splice pump's run: a panic aborts the tunnel, and the pump
@@ -300,13 +358,14 @@ func (p *splicePump) moveBurst() bool {
 	// fill never waits, so the read deadline run set (the park delay) must not cut a long
 	// burst short: clear it; run sets it again when the burst ends.
 	p.src.SetReadDeadline(time.Time{})
+	p.readArmed = 0
 	for {
 		// Take from src only what dst has room for: bytes in the pipe that dst cannot take
 		// pin the pipe (up to pipeSize of kernel memory) for as long as a peer that stopped
 		// reading stays stopped. With dst (nearly) full, the pipe goes back and run carries on
 		// with the pooled buffer, which waits for dst instead; the rest stays in src, where
 		// TCP's flow control holds it back.
-		if p.fillMax = min(p.dstRoom(), pipeSize); p.fillMax < smallBuf {
+		if p.fillMax = int32(min(p.dstRoom(), pipeSize)); p.fillMax < smallBuf {
 			putPipe(pp)
 			return true
 		}
@@ -338,6 +397,7 @@ func (p *splicePump) moveBurst() bool {
 		for p.inBuf > 0 {
 			before := p.inBuf
 			p.dst.SetWriteDeadline(p.t.writeDeadline())
+			p.writeArmed = true
 			// What is left when dst fills up anyway (dstRoom is an estimate) moves to the
 			// pooled buffer if it fits, so the wait for dst holds no pipe.
 			p.noWait, p.full = p.inBuf <= smallBuf, false
@@ -367,7 +427,7 @@ func (p *splicePump) moveBurst() bool {
 func (p *splicePump) dstRoom() int {
 	p.room = pipeSize
 	p.dstRaw.Control(p.roomFn)
-	return p.room
+	return int(p.room)
 }
 
 func (p *splicePump) measureRoom(fd uintptr) {
@@ -379,7 +439,7 @@ func (p *splicePump) measureRoom(fd uintptr) {
 	if err != nil {
 		return
 	}
-	p.room = size/2 - queued
+	p.room = int32(min(size/2-queued, pipeSize))
 }
 
 // pipeToBuf moves the pipe's bytes (at most smallBuf) into the pooled buffer, for writeFirst to
@@ -388,7 +448,7 @@ func (p *splicePump) measureRoom(fd uintptr) {
 func (p *splicePump) pipeToBuf(pp *pipe) bool {
 	p.buf = smallBufPool.Get().(*[smallBuf]byte)
 	p.n = 0
-	for p.n < p.inBuf {
+	for p.n < int(p.inBuf) {
 		m, err := unix.Read(pp.r, p.buf[p.n:p.inBuf])
 		if err == unix.EINTR {
 			continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"testing/iotest"
 
 	"golang.org/x/crypto/cryptobyte"
 )
@@ -57,14 +58,35 @@ func TestReadServerStart(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cr := &countingReader{r: bytes.NewReader(c.in)}
+			// One byte per read: the reader takes exactly what it needs to decide.
+			cr := &countingReader{r: iotest.OneByteReader(bytes.NewReader(c.in))}
 			retry, raw, err := ReadServerStart(cr, nil, DefaultMax)
 			if retry != c.retry || len(raw) != c.raw || !errors.Is(err, c.err) || (c.err == nil && err != nil) {
 				t.Fatalf("retry %v, %d bytes, %v; want %v, %d, %v", retry, len(raw), err, c.retry, c.raw, c.err)
 			}
 			checkConsumed(t, c.in, raw, cr)
+			// Whole reads into a buffer with room: it takes what each read gives (the rest of
+			// the server's flight, for the client in the same write) and decides the same.
+			cr = &countingReader{r: bytes.NewReader(c.in)}
+			retry, raw, err = ReadServerStart(cr, make([]byte, 0, 4096), DefaultMax)
+			if retry != c.retry || len(raw) != len(c.in) || !errors.Is(err, c.err) || (c.err == nil && err != nil) {
+				t.Fatalf("whole reads: retry %v, %d bytes, %v; want %v, %d, %v", retry, len(raw), err, c.retry, len(c.in), c.err)
+			}
+			checkConsumed(t, c.in, raw, cr)
 		})
 	}
+}
+
+// TestReadServerStartRoom shows the reader taking no more than its buffer's room beyond what it
+// needs: a read never grows the buffer for bytes the decision does not need.
+func TestReadServerStartRoom(t *testing.T) {
+	in := append(record(plainMsg), make([]byte, 8000)...)
+	cr := &countingReader{r: bytes.NewReader(in)}
+	retry, raw, err := ReadServerStart(cr, make([]byte, 0, 1024), DefaultMax)
+	if retry || err != nil || len(raw) != 1024 || cap(raw) != 1024 {
+		t.Fatalf("retry %v, %d bytes (cap %d), %v; want the 1024 bytes of the buffer's room", retry, len(raw), cap(raw), err)
+	}
+	checkConsumed(t, in, raw, cr)
 }
 
 func TestReadServerStartMax(t *testing.T) {
@@ -148,6 +170,19 @@ func FuzzReadServerStart(f *testing.F) {
 				!bytes.Equal(msg[6:serverHelloStart], helloRetryRandom[:]) || len(raw) > int(limit) {
 				t.Fatalf("retry from %x", raw)
 			}
+		}
+		// Segmentation must not change the decision: one byte per read takes exactly what is
+		// needed, whole reads into a roomy buffer take more, and both decide alike.
+		cr1 := &countingReader{r: iotest.OneByteReader(bytes.NewReader(data))}
+		retry1, raw1, err1 := ReadServerStart(cr1, nil, int(limit))
+		checkConsumed(t, data, raw1, cr1)
+		cr = &countingReader{r: bytes.NewReader(data)}
+		retry2, raw2, err2 := ReadServerStart(cr, make([]byte, 0, 4096), int(limit))
+		checkConsumed(t, data, raw2, cr)
+		if retry1 != retry || retry2 != retry || errClass(err1) != errClass(err) || errClass(err2) != errClass(err) ||
+			len(raw1) > len(raw2) {
+			t.Fatalf("segmentation changed the answer: %v %v %v / %v %v %v (%d, %d bytes)", retry, retry1, retry2,
+				err, err1, err2, len(raw1), len(raw2))
 		}
 		// The second-hello reader must hold on any bytes too.
 		cr = &countingReader{r: bytes.NewReader(data)}

@@ -50,15 +50,16 @@ type splicePump struct {
 	count    *atomic.Int64
 
 	// Callbacks for RawConn, bound once so that a wake-up does not allocate.
-	waitFn, sendFn, trySendFn, fillFn, drainFn func(fd uintptr) bool
-	roomFn                                     func(fd uintptr)
+	waitFn, sendFn, fillFn, drainFn func(fd uintptr) bool
+	roomFn                          func(fd uintptr)
 
 	pipe    *pipe
 	inBuf   int32 // bytes in the pipe not yet written to dst (at most pipeSize)
-	fillMax int32 // the most the next fill may take from src: what dst has room for
-	room    int32 // dst's room, as roomFn found it
+	fillMax int32 // the most the next fill may take from src: what dst has room for (roomFn)
 	noWait  bool  // drain: when dst is full, return (setting full) instead of waiting
 	full    bool  // drain found dst full with bytes left in the pipe
+	tryOnly bool  // send: return after one attempt, whatever dst took
+	armedW  bool  // dst has a write deadline this pump set (see below)
 	err     error // the last system call's error, as seen by a callback
 	readErr error // a socket error readFirst consumed
 	buf     *[smallBuf]byte
@@ -68,10 +69,9 @@ type splicePump struct {
 	// matter. readArmed is the read deadline this pump last gave src (unix ns; 0: none), which
 	// is moved only once it has passed: a pump with bytes flowing re-arms once per park delay,
 	// not once per wake-up. parkAt is when the pump may park (its last wake-up plus the park
-	// delay). writeArmed is true while dst has a write deadline this pump set: writes are tried
+	// delay). armedW is true while dst has a write deadline this pump set: writes are tried
 	// without one first, and one is set only when dst is full.
 	readArmed, parkAt int64
-	writeArmed        bool
 
 	state  atomic.Int32 // pumpRunning, pumpParked or pumpDone
 	parkID int32        // key in the parker; 0 before the first park
@@ -87,7 +87,7 @@ func newSplicePump(t *tunnel, src, dst *net.TCPConn, count *atomic.Int64) (*spli
 		return nil, err
 	}
 	p := &splicePump{t: t, src: src, dst: dst, srcRaw: sr, dstRaw: dr, count: count}
-	p.waitFn, p.sendFn, p.trySendFn, p.fillFn, p.drainFn = p.readFirst, p.send, p.trySend, p.fill, p.drain
+	p.waitFn, p.sendFn, p.fillFn, p.drainFn = p.readFirst, p.send, p.fill, p.drain
 	p.roomFn = p.measureRoom
 	return p, nil
 }
@@ -132,9 +132,9 @@ func (p *splicePump) releaseBuf() {
 }
 
 // send writes buf[off:n] to dst, like drain: when dst is full it returns whether it moved
-// some bytes, and false (wait for writable) if none.
+// some bytes, and false (wait for writable) if none; with tryOnly, true (never wait).
 func (p *splicePump) send(fd uintptr) bool {
-	moved := false
+	moved := p.tryOnly
 	for p.off < p.n {
 		m, err := unix.Write(int(fd), p.buf[p.off:p.n])
 		switch err {
@@ -152,27 +152,20 @@ func (p *splicePump) send(fd uintptr) bool {
 	return true
 }
 
-// trySend is send that never waits: RawConn.Write returns after one attempt, whatever dst took.
-func (p *splicePump) trySend(fd uintptr) bool {
-	p.send(fd)
-	return true
-}
-
 // writeFirst sends what readFirst read. It returns false when the tunnel was aborted. A flight
 // usually fits in dst's send buffer at once: it is tried without a deadline, and only what dst
 // cannot take yet waits, under the write deadline.
 func (p *splicePump) writeFirst() bool {
 	defer p.releaseBuf()
 	p.off, p.err = 0, nil
-	fn := p.trySendFn
-	if p.writeArmed {
-		fn = p.sendFn
+	p.tryOnly = !p.armedW
+	if p.armedW {
 		p.dst.SetWriteDeadline(p.t.writeDeadline())
 	}
 	for {
 		before := p.off
-		err := p.dstRaw.Write(fn)
-		if !p.writeArmed && errors.Is(err, os.ErrDeadlineExceeded) {
+		err := p.dstRaw.Write(p.sendFn)
+		if !p.armedW && errors.Is(err, os.ErrDeadlineExceeded) {
 			// A deadline someone else left on dst, now past, refused the attempt before it
 			// was made: wait under the pump's own instead.
 			err = nil
@@ -190,8 +183,8 @@ func (p *splicePump) writeFirst() bool {
 		}
 		// dst is full: wait for it, bounded by the write deadline, refreshed whenever the
 		// peer takes some (a slow reader that makes progress is not idle).
-		fn = p.sendFn
-		p.writeArmed = true
+		p.tryOnly = false
+		p.armedW = true
 		p.dst.SetWriteDeadline(p.t.writeDeadline())
 	}
 	p.disarmWrite()
@@ -201,8 +194,8 @@ func (p *splicePump) writeFirst() bool {
 // disarmWrite clears the write deadline a wait for dst left, so that the next flight is tried
 // without one again (a deadline in the past would fail it at once).
 func (p *splicePump) disarmWrite() {
-	if p.writeArmed {
-		p.writeArmed = false
+	if p.armedW {
+		p.armedW = false
 		p.dst.SetWriteDeadline(time.Time{})
 	}
 }
@@ -397,7 +390,7 @@ func (p *splicePump) moveBurst() bool {
 		for p.inBuf > 0 {
 			before := p.inBuf
 			p.dst.SetWriteDeadline(p.t.writeDeadline())
-			p.writeArmed = true
+			p.armedW = true
 			// What is left when dst fills up anyway (dstRoom is an estimate) moves to the
 			// pooled buffer if it fits, so the wait for dst holds no pipe.
 			p.noWait, p.full = p.inBuf <= smallBuf, false
@@ -425,9 +418,9 @@ func (p *splicePump) moveBurst() bool {
 // counts the kernel's own overhead too, so an eighth is kept back) less what is queued in it
 // and not yet acknowledged (SIOCOUTQ). Unknown, it is pipeSize, as before there was a limit.
 func (p *splicePump) dstRoom() int {
-	p.room = pipeSize
+	p.fillMax = pipeSize
 	p.dstRaw.Control(p.roomFn)
-	return int(p.room)
+	return int(p.fillMax)
 }
 
 func (p *splicePump) measureRoom(fd uintptr) {
@@ -439,7 +432,7 @@ func (p *splicePump) measureRoom(fd uintptr) {
 	if err != nil {
 		return
 	}
-	p.room = int32(min(size/2-queued, pipeSize))
+	p.fillMax = int32(max(min(size/2-queued, pipeSize), 0))
 }
 
 // pipeToBuf moves the pipe's bytes (at most smallBuf) into the pooled buffer, for writeFirst to

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/mdmproxy/mdmproxy/allowlist"
 	"github.com/mdmproxy/mdmproxy/events"
@@ -276,5 +277,13 @@ func TestBurstPipeReturnsToPool(t *testing.T) {
 	}
 	if held := inUsePipeFDs(t) - before; held > 0 {
 		t.Errorf("%d pipe descriptors still held after the tunnel ended", held)
+	}
+}
+
+// TestPumpSize guards the idle figure: every tunnel keeps its two pumps, parked or not, and 208
+// bytes is a Go size class; a field more takes each pump to the next (224).
+func TestPumpSize(t *testing.T) {
+	if n := unsafe.Sizeof(splicePump{}); n > 208 {
+		t.Errorf("splicePump is %d bytes, want at most 208", n)
 	}
 }

@@ -38,17 +38,6 @@ type session struct {
 	// origin is the last connection dialled for this client (destination or upstream), so
 	// that recoverSession closes it too after a panic past the dial.
 	origin net.Conn
-	// pump is the started tunnel's origin-to-client pump, which the set-up goroutine runs
-	// once it has let go of the set-up state (goOn): one goroutine fewer per tunnel.
-	pump func()
-}
-
-// goOn runs the pump the set-up left, if any, on the set-up's goroutine.
-func (ss *session) goOn() {
-	if pump := ss.pump; pump != nil {
-		*ss = session{} // nothing of the set-up stays reachable while the tunnel lives
-		pump()
-	}
 }
 
 // setupDone marks the end of the set-up phase, once, for Shutdown's accounting.
@@ -72,18 +61,10 @@ func (ss *session) putReader() {
 	}
 }
 
-// serveConn runs a proxy connection on its own goroutine: the set-up, then, for a tunnel, its
-// origin-to-client pump.
+// serveConn reads the request head and sends CONNECT to the tunnel path and everything else
+// to the plain-HTTP server (goproxy).
 func (s *Server) serveConn(c net.Conn) {
 	ss := &session{srv: s, set: s.settings.Load(), conn: c, start: time.Now()}
-	ss.setUp()
-	ss.goOn()
-}
-
-// setUp reads the request head and sends CONNECT to the tunnel path and everything else to the
-// plain-HTTP server (goproxy).
-func (ss *session) setUp() {
-	s, c := ss.srv, ss.conn
 	defer ss.setupDone()
 	defer ss.recoverSession()
 	ss.client = addrPortOf(c.RemoteAddr())

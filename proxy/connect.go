@@ -290,9 +290,8 @@ func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decis
 	// The set-up state is no longer needed: give the reader back before the tunnel idles.
 	ss.putReader()
 	t.holdsSlot = ss.slot // the tunnel holds the limits' slot now, and gives it back
-	if down, ok := t.start(); ok {
+	if t.start() {
 		ss.slot = false
-		ss.pump = down
 	} else {
 		ss.srv.emit(endEvent(ev, allowlist.ReasonShutdown, ss.start, 0, 0))
 	}

@@ -13,12 +13,6 @@ import (
 
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// copyPumps are newPumps' two directions with the copy pump.
-func copyPumps(t *tunnel) (startUp, down func()) {
-	return func() { go copyPump(t, t.client, t.origin, &t.up) },
-		func() { copyPump(t, t.origin, t.client, &t.down) }
-}
-
 // copyPump moves one direction through a user-space buffer. It serves connections splice
 // cannot handle (a wrapped connection, another OS); it keeps the same time-outs, half-close
 // and byte counts as the splice pump.

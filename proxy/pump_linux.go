@@ -15,13 +15,13 @@ import (
 	"github.com/mdmproxy/mdmproxy/allowlist"
 )
 
-// newPumps builds the two directions of t. It returns the function that starts the
-// client-to-origin pump on a goroutine of its own, and the origin-to-client pump, which the
-// caller runs on the goroutine it has (the set-up's: one goroutine fewer per tunnel). They
+// newPumps builds the two directions of t and returns the function that starts them. They
 // exist (and t.pumps is set) before the tunnel is registered, so an abort from Shutdown or the
 // sweeper always sees them. TCP connections get the splice pump; anything else (a wrapped
-// connection) the portable copy pump.
-func newPumps(t *tunnel) (startUp, down func()) {
+// connection) the portable copy pump. Each direction has a goroutine of its own: running one on
+// the set-up's goroutine saved no measurable CPU and kept its grown stack alive until the
+// first park, which raised the RSS of idle tunnels by about 0.25 KiB each.
+func newPumps(t *tunnel) (start func()) {
 	c, cok := t.client.(*net.TCPConn)
 	o, ook := t.origin.(*net.TCPConn)
 	if cok && ook {
@@ -29,10 +29,16 @@ func newPumps(t *tunnel) (startUp, down func()) {
 		down, err2 := newSplicePump(t, o, c, &t.down)
 		if err := errors.Join(err1, err2); err == nil {
 			t.pumps = [2]parkable{up, down}
-			return func() { go up.run() }, down.run
+			return func() {
+				go up.run()
+				go down.run()
+			}
 		}
 	}
-	return copyPumps(t)
+	return func() {
+		go copyPump(t, t.client, t.origin, &t.up)
+		go copyPump(t, t.origin, t.client, &t.down)
+	}
 }
 
 // splicePump moves one direction of a tunnel. While the source is quiet it waits in the

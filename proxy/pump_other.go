@@ -2,7 +2,11 @@
 
 package proxy
 
-// newPumps returns the two directions of t with the portable copy pump: the function that
-// starts the client-to-origin one on a goroutine, and the origin-to-client one, which the
-// caller runs.
-func newPumps(t *tunnel) (startUp, down func()) { return copyPumps(t) }
+// newPumps returns the function that starts the two directions of t with the portable copy
+// pump.
+func newPumps(t *tunnel) (start func()) {
+	return func() {
+		go copyPump(t, t.client, t.origin, &t.up)
+		go copyPump(t, t.origin, t.client, &t.down)
+	}
+}

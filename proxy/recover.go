@@ -21,7 +21,7 @@ func (s *Server) logPanic(where string, v any) {
 	s.Log.Error().Str("panic", fmt.Sprint(v)).Bytes("stack", debug.Stack()).Msg(where + " panicked; its connection was closed")
 }
 
-// recoverSession is deferred by setUp and intercept: a panic during the set-up ends this connection,
+// recoverSession is deferred by serveConn and serveIntercepted: a panic during the set-up ends this connection,
 // and the one dialled for it if any, with an internal_error event.
 func (ss *session) recoverSession() {
 	v := recover()

@@ -91,11 +91,9 @@ func TestPumpOutlivesStaleWriteDeadline(t *testing.T) {
 	c1.SetWriteDeadline(past)
 	o1.SetWriteDeadline(past)
 	tun := newTunnel(srv, c1, o1, nil, DefaultTimeouts, &events.Event{}, time.Now(), 0)
-	down, ok := tun.start()
-	if !ok {
+	if !tun.start() {
 		t.Fatal("the tunnel did not start")
 	}
-	go down()
 	defer tun.abort(allowlist.ReasonShutdown)
 	for i, pair := range [][2]net.Conn{{c2, o2}, {o2, c2}} {
 		from, to := pair[0], pair[1]

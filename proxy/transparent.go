@@ -59,13 +59,6 @@ func (s *Server) ServeTransparent(ln net.Listener, mode TransparentMode) error {
 func (s *Server) serveIntercepted(c net.Conn, mode TransparentMode) {
 	s.metrics.Intercepted.Add(1)
 	ss := &session{srv: s, set: s.settings.Load(), conn: c, start: time.Now()}
-	ss.intercept(mode)
-	ss.goOn()
-}
-
-// intercept sets up an intercepted connection (see serveIntercepted).
-func (ss *session) intercept(mode TransparentMode) {
-	s, c := ss.srv, ss.conn
 	defer ss.setupDone()
 	defer ss.recoverSession()
 	ss.client = addrPortOf(c.RemoteAddr())

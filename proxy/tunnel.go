@@ -58,20 +58,18 @@ func newTunnel(srv *Server, client, origin net.Conn, rule *allowlist.Rule, to Ti
 	return t
 }
 
-// start registers the tunnel and starts its client-to-origin pump; it returns the
-// origin-to-client pump, for the caller to run on its own goroutine. It reports false, having
-// closed both connections, when the server is past its shutdown grace and takes no more
-// tunnels.
-func (t *tunnel) start() (down func(), ok bool) {
-	startUp, down := newPumps(t)
+// start registers the tunnel and starts its two pumps. It reports false, having closed both
+// connections, when the server is past its shutdown grace and takes no more tunnels.
+func (t *tunnel) start() bool {
+	run := newPumps(t)
 	if !t.srv.addTunnel(t) {
 		t.client.Close()
 		t.origin.Close()
-		return nil, false
+		return false
 	}
-	startUp()
+	run()
 	t.revokeLate()
-	return down, true
+	return true
 }
 
 func (t *tunnel) touch() { t.lastActive.Store(time.Now().UnixNano()) }

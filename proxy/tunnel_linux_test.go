@@ -233,11 +233,7 @@ func TestAbortRacesStart(t *testing.T) {
 		c1, c2 := tcpPair(t, ln)
 		o1, o2 := tcpPair(t, ln)
 		tun := newTunnel(srv, c1, o1, nil, DefaultTimeouts, &events.Event{}, time.Now(), 0)
-		go func() {
-			if down, ok := tun.start(); ok {
-				down()
-			}
-		}()
+		go tun.start()
 		for srv.OpenTunnels() == 0 { // what Shutdown's cut and the sweeper see
 		}
 		tun.abort(allowlist.ReasonShutdown)

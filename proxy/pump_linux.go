@@ -25,9 +25,11 @@ func newPumps(t *tunnel) (start func()) {
 	c, cok := t.client.(*net.TCPConn)
 	o, ook := t.origin.(*net.TCPConn)
 	if cok && ook {
-		up, err1 := newSplicePump(t, c, o, &t.up)
-		down, err2 := newSplicePump(t, o, c, &t.down)
+		cr, err1 := c.SyscallConn()
+		or, err2 := o.SyscallConn()
 		if err := errors.Join(err1, err2); err == nil {
+			up := newSplicePump(t, c, o, cr, or, &t.up)
+			down := newSplicePump(t, o, c, or, cr, &t.down)
 			t.pumps = [2]parkable{up, down}
 			return func() {
 				go up.run()
@@ -55,9 +57,10 @@ type splicePump struct {
 	dstRaw   syscall.RawConn
 	count    *atomic.Int64
 
-	// Callbacks for RawConn, bound once so that a wake-up does not allocate.
-	waitFn, sendFn, fillFn, drainFn func(fd uintptr) bool
-	roomFn                          func(fd uintptr)
+	// The callbacks for RawConn, bound once so that a wake-up does not allocate: io runs the
+	// operation op names (one bound callback, not one per operation, keeps the pump small).
+	io     func(fd uintptr) bool
+	roomFn func(fd uintptr)
 
 	pipe    *pipe
 	inBuf   int32 // bytes in the pipe not yet written to dst (at most pipeSize)
@@ -66,6 +69,7 @@ type splicePump struct {
 	full    bool  // drain found dst full with bytes left in the pipe
 	tryOnly bool  // send: return after one attempt, whatever dst took
 	armedW  bool  // dst has a write deadline this pump set (see below)
+	op      uint8 // what io does: opRead, opSend, opFill or opDrain
 	err     error // the last system call's error, as seen by a callback
 	readErr error // a socket error readFirst consumed
 	buf     *[smallBuf]byte
@@ -83,19 +87,33 @@ type splicePump struct {
 	parkID int32        // key in the parker; 0 before the first park
 }
 
-func newSplicePump(t *tunnel, src, dst *net.TCPConn, count *atomic.Int64) (*splicePump, error) {
-	sr, err := src.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	dr, err := dst.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
+// newSplicePump builds the pump from src to dst; sr and dr are their RawConns, which the two
+// directions of a tunnel share.
+func newSplicePump(t *tunnel, src, dst *net.TCPConn, sr, dr syscall.RawConn, count *atomic.Int64) *splicePump {
 	p := &splicePump{t: t, src: src, dst: dst, srcRaw: sr, dstRaw: dr, count: count}
-	p.waitFn, p.sendFn, p.fillFn, p.drainFn = p.readFirst, p.send, p.fill, p.drain
-	p.roomFn = p.measureRoom
-	return p, nil
+	p.io, p.roomFn = p.do, p.measureRoom
+	return p
+}
+
+// What io does.
+const (
+	opRead  uint8 = iota // readFirst: read what src holds into the pooled buffer
+	opSend               // send: write the buffer to dst
+	opFill               // fill: splice src into the pipe
+	opDrain              // drain: splice the pipe into dst
+)
+
+// do is the RawConn callback: the operation p.op names.
+func (p *splicePump) do(fd uintptr) bool {
+	switch p.op {
+	case opSend:
+		return p.send(fd)
+	case opFill:
+		return p.fill(fd)
+	case opDrain:
+		return p.drain(fd)
+	}
+	return p.readFirst(fd)
 }
 
 // smallBuf is the size of the buffer a pump reads into when it wakes. Most wake-ups carry less
@@ -170,7 +188,8 @@ func (p *splicePump) writeFirst() bool {
 	}
 	for {
 		before := p.off
-		err := p.dstRaw.Write(p.sendFn)
+		p.op = opSend
+		err := p.dstRaw.Write(p.io)
 		if !p.armedW && errors.Is(err, os.ErrDeadlineExceeded) {
 			// A deadline someone else left on dst, now past, refused the attempt before it
 			// was made: wait under the pump's own instead.
@@ -263,7 +282,8 @@ func (p *splicePump) run() {
 	p.parkAt = now + int64(p.t.srv.parkDelay())
 	for {
 		p.armRead(now)
-		if err := p.srcRaw.Read(p.waitFn); err != nil {
+		p.op = opRead
+		if err := p.srcRaw.Read(p.io); err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				p.t.abort(allowlist.ReasonReset) // closed by the other pump or by shutdown: abort keeps the first reason
 				p.finish()
@@ -290,8 +310,7 @@ func (p *splicePump) run() {
 			return
 		case p.n == 0: // EOF: the source finished sending
 			p.releaseBuf()
-			p.dst.CloseWrite()
-			p.t.halfClosed(p.dst)
+			p.sourceEnded()
 			p.finish()
 			return
 		}
@@ -317,6 +336,18 @@ func (p *splicePump) armRead(now int64) {
 	}
 	p.readArmed = want
 	p.src.SetReadDeadline(time.Unix(0, want))
+}
+
+// sourceEnded passes src's end on to dst (shutdown for writing) and starts the half-close clock,
+// unless the other direction has ended already: then the tunnel's end closes both sockets at
+// once, and the close sends dst its FIN (its receive queue is empty: the other pump read it to
+// the end), so a shutdown would be a system call for nothing.
+func (p *splicePump) sourceEnded() {
+	if p.t.pumpsDone.Load() > 0 {
+		return
+	}
+	p.dst.CloseWrite()
+	p.t.halfClosed(p.dst)
 }
 
 // recoverPanic is deferred by a splice pump's run: a panic aborts the tunnel, and the pump
@@ -369,7 +400,8 @@ func (p *splicePump) moveBurst() bool {
 			return true
 		}
 		p.err = nil
-		if err := p.srcRaw.Read(p.fillFn); err != nil {
+		p.op = opFill
+		if err := p.srcRaw.Read(p.io); err != nil {
 			putPipe(pp) // the pipe is empty: fill did not run
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return true // a half-close poke: run looks at the clock
@@ -387,8 +419,7 @@ func (p *splicePump) moveBurst() bool {
 			return false
 		case p.inBuf == 0: // EOF: the source finished sending
 			putPipe(pp)
-			p.dst.CloseWrite()
-			p.t.halfClosed(p.dst)
+			p.sourceEnded()
 			return false
 		}
 		// Drain the pipe, refreshing the write deadline and the activity clock whenever the
@@ -400,7 +431,8 @@ func (p *splicePump) moveBurst() bool {
 			// What is left when dst fills up anyway (dstRoom is an estimate) moves to the
 			// pooled buffer if it fits, so the wait for dst holds no pipe.
 			p.noWait, p.full = p.inBuf <= smallBuf, false
-			err := p.dstRaw.Write(p.drainFn)
+			p.op = opDrain
+			err := p.dstRaw.Write(p.io)
 			if err != nil || p.err != nil {
 				pp.discard() // may still hold bytes
 				p.writeFailed(err)

@@ -145,11 +145,13 @@ func TestParkRacesAbort(t *testing.T) {
 		o1, o2 := tcpPair(t, ln)
 		tun := newTunnel(srv, c1, o1, nil, DefaultTimeouts, &events.Event{}, time.Now(), 0)
 		srv.addTunnel(tun)
-		up, err1 := newSplicePump(tun, c1, o1, &tun.up)
-		down, err2 := newSplicePump(tun, o1, c1, &tun.down)
+		cr, err1 := c1.SyscallConn()
+		or, err2 := o1.SyscallConn()
 		if err1 != nil || err2 != nil {
 			t.Fatal(err1, err2)
 		}
+		up := newSplicePump(tun, c1, o1, cr, or, &tun.up)
+		down := newSplicePump(tun, o1, c1, or, cr, &tun.down)
 		tun.pumps = [2]parkable{up, down}
 		done := make(chan struct{})
 		go func() { // what run does when its linger passes
@@ -276,10 +278,10 @@ func TestBurstPipeReturnsToPool(t *testing.T) {
 	}
 }
 
-// TestPumpSize guards the idle figure: every tunnel keeps its two pumps, parked or not, and 208
-// bytes is a Go size class; a field more takes each pump to the next (224).
+// TestPumpSize guards the idle figure: every tunnel keeps its two pumps, parked or not, and 192
+// bytes is a Go size class; a field more takes each pump to the next (208).
 func TestPumpSize(t *testing.T) {
-	if n := unsafe.Sizeof(splicePump{}); n > 208 {
-		t.Errorf("splicePump is %d bytes, want at most 208", n)
+	if n := unsafe.Sizeof(splicePump{}); n > 192 {
+		t.Errorf("splicePump is %d bytes, want at most 192", n)
 	}
 }

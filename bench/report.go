@@ -786,7 +786,8 @@ func (r *Report) Markdown() string {
 	b.WriteString("```sh\nmake bench          # installs squid-openssl and haproxy if missing (bench/install.sh), then runs everything\n")
 	b.WriteString("make bench BENCHFLAGS='-rounds 5 -idle-n 4000'   # see bin/benchrun -h\n")
 	b.WriteString("make soak           # optional: idle tunnels held for 10 minutes, RSS and descriptors sampled\n")
-	b.WriteString("make bench BENCHFLAGS='-keep -work /tmp/b'   # keep the profiles (/tmp/b/mdmproxy-*.prof) and the logs\n```\n\n")
+	b.WriteString("make bench BENCHFLAGS='-keep -work /tmp/b'   # keep the profiles (/tmp/b/mdmproxy-*.prof) and the logs\n")
+	b.WriteString("go run ./bench/cmd/benchab old=/tmp/mdmproxy-old new=bin/mdmproxy   # two builds' CPU per tunnel set up, side by side\n```\n\n")
 	fmt.Fprintf(&b, "This run: %d rounds of the set-up test, %d of the bulk tests, %d of the idle test; bulk %s through one tunnel and %s through each of %d tunnels per run; "+
 		"set-up for %s at concurrency %d; %d idle TLS tunnels held for %s.\n",
 		p.Rounds, p.BulkRounds, p.IdleRounds, fmtBytes(p.BulkBytes), fmtBytes(p.BulkBytes/int64(max(p.BulkTunnels, 1))), p.BulkTunnels,

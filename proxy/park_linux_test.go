@@ -5,6 +5,7 @@ import (
 	"net"
 	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,4 +161,39 @@ func TestBusyTunnelOutlivesIdleTimeout(t *testing.T) {
 	if end.Reason != allowlist.ReasonIdleTimeout.String() {
 		t.Errorf("end reason %q, want %q", end.Reason, allowlist.ReasonIdleTimeout.String())
 	}
+}
+
+// TestNoParkerDoesNotSpin: a pump that cannot park (no parker: its epoll set could not be
+// made) waits another park delay before it looks again, as it always has, instead of going
+// round on a deadline already past. A busy loop shows as CPU: over 400 ms of silence two
+// spinning pumps burn about that much each; waiting pumps, a few milliseconds.
+func TestNoParkerDoesNotSpin(t *testing.T) {
+	srv, addr, _, port := parkingProxy(t, true, nil)
+	srv.parkAfter = 20 * time.Millisecond
+	srv.parkOnce.Do(func() {}) // the parker is never made
+	c := connectTo(t, addr, "origin.test:"+strconv.Itoa(int(port)))
+	if err := roundTrip(c, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	before := processCPU(t)
+	time.Sleep(400 * time.Millisecond) // the silence under test
+	if used := processCPU(t) - before; used > 200*time.Millisecond {
+		t.Errorf("the process used %v of CPU in 400 ms of silence: a pump is spinning", used)
+	}
+	if srv.parked() != 0 {
+		t.Errorf("%d pumps parked without a parker", srv.parked())
+	}
+	if err := roundTrip(c, "still there"); err != nil {
+		t.Fatalf("the tunnel after the silence: %v", err)
+	}
+}
+
+// processCPU is the test process's user and system CPU so far.
+func processCPU(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -176,10 +176,10 @@ func (p *splicePump) send(fd uintptr) bool {
 	return true
 }
 
-// writeFirst sends what readFirst read. It returns false when the tunnel was aborted. A flight
-// usually fits in dst's send buffer at once: it is tried without a deadline, and only what dst
-// cannot take yet waits, under the write deadline.
-func (p *splicePump) writeFirst() bool {
+// writeFirst sends what readFirst read. It returns false when the tunnel was aborted, and
+// whether it had to wait for dst. A flight usually fits in dst's send buffer at once: it is
+// tried without a deadline, and only what dst cannot take yet waits, under the write deadline.
+func (p *splicePump) writeFirst() (ok, waited bool) {
 	defer p.releaseBuf()
 	p.off, p.err = 0, nil
 	p.tryOnly = !p.armedW
@@ -197,7 +197,7 @@ func (p *splicePump) writeFirst() bool {
 		}
 		if err != nil || p.err != nil {
 			p.writeFailed(err)
-			return false
+			return false, waited
 		}
 		if moved := p.off - before; moved > 0 {
 			p.count.Add(int64(moved))
@@ -209,11 +209,11 @@ func (p *splicePump) writeFirst() bool {
 		// dst is full: wait for it, bounded by the write deadline, refreshed whenever the
 		// peer takes some (a slow reader that makes progress is not idle).
 		p.tryOnly = false
-		p.armedW = true
+		p.armedW, waited = true, true
 		p.dst.SetWriteDeadline(p.t.writeDeadline())
 	}
 	p.disarmWrite()
-	return true
+	return true, waited
 }
 
 // disarmWrite clears the write deadline a wait for dst left, so that the next flight is tried
@@ -295,8 +295,13 @@ func (p *splicePump) run() {
 				p.finish()
 				return
 			}
-			if now = time.Now().UnixNano(); now >= p.parkAt && p.park() {
-				return
+			if now = time.Now().UnixNano(); now >= p.parkAt {
+				if p.park() {
+					return
+				}
+				// No parker (or the socket could not join its epoll set): wait here for
+				// another park delay, as a pump that cannot park always has.
+				p.parkAt = now + int64(p.t.srv.parkDelay())
 			}
 			continue
 		}
@@ -315,9 +320,16 @@ func (p *splicePump) run() {
 			return
 		}
 		more := p.n == smallBuf // a full buffer: a burst, continue with splice
-		if !p.writeFirst() || (more && !p.moveBurst()) {
+		ok, waited := p.writeFirst()
+		if !ok || (more && !p.moveBurst()) {
 			p.finish()
 			return
+		}
+		if more || waited {
+			// A burst or a wait for dst can outlast the park delay: the park clock starts
+			// when the bytes have moved, not when they arrived.
+			now = time.Now().UnixNano()
+			p.parkAt = now + int64(p.t.srv.parkDelay())
 		}
 	}
 }
@@ -446,7 +458,8 @@ func (p *splicePump) moveBurst() bool {
 				if !p.pipeToBuf(pp) {
 					return false
 				}
-				return p.writeFirst()
+				ok, _ := p.writeFirst()
+				return ok
 			}
 		}
 	}

@@ -55,7 +55,8 @@ func TestWriteBounded(t *testing.T) {
 			}
 		}
 	}()
-	if err := writeBounded(a, []byte("!"), time.Second); err != nil {
+	// A plain write, with no deadline of its own: one left behind, now past, would fail it.
+	if _, err := a.Write([]byte("!")); err != nil {
 		t.Fatalf("write after a timed-out one: %v", err)
 	}
 	if err := <-drained; err != nil {
@@ -90,6 +91,64 @@ func TestPumpOutlivesStaleWriteDeadline(t *testing.T) {
 	past := time.Now().Add(-time.Hour)
 	c1.SetWriteDeadline(past)
 	o1.SetWriteDeadline(past)
+	tun := newTunnel(srv, c1, o1, nil, DefaultTimeouts, &events.Event{}, time.Now(), 0)
+	if !tun.start() {
+		t.Fatal("the tunnel did not start")
+	}
+	defer tun.abort(allowlist.ReasonShutdown)
+	for i, pair := range [][2]net.Conn{{c2, o2}, {o2, c2}} {
+		from, to := pair[0], pair[1]
+		from.SetDeadline(time.Now().Add(5 * time.Second))
+		to.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := from.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 4)
+		if _, err := io.ReadFull(to, got); err != nil || string(got) != "ping" {
+			t.Fatalf("direction %d: read %q, %v", i, got, err)
+		}
+	}
+}
+
+// TestWriteBoundedInOrder: what the socket takes at once and what waits for the reader arrive
+// whole and in order.
+func TestWriteBoundedInOrder(t *testing.T) {
+	ln := loopbackListener(t)
+	a, b := tcpPair(t, ln)
+	defer a.Close()
+	defer b.Close()
+	want := make([]byte, 16<<20) // far more than the socket buffers: most of it waits
+	for i := range want {
+		want[i] = byte(i % 251)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b.SetReadDeadline(time.Now().Add(20 * time.Second))
+		buf, _ := io.ReadAll(io.LimitReader(b, int64(len(want))))
+		got <- buf
+	}()
+	if err := writeBounded(a, want, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if buf := <-got; !bytes.Equal(buf, want) {
+		t.Fatalf("the reader got %d bytes, not the %d written in order", len(buf), len(want))
+	}
+}
+
+// TestPumpOutlivesStaleReadDeadline: the set-up leaves its read deadlines (header, hello, the
+// server's answer) on the sockets; each pump sets its own before it first waits, so a tunnel
+// started long after them works.
+func TestPumpOutlivesStaleReadDeadline(t *testing.T) {
+	ln := loopbackListener(t)
+	srv := &Server{}
+	srv.Update(&Settings{})
+	c1, c2 := tcpPair(t, ln)
+	o1, o2 := tcpPair(t, ln)
+	defer c2.Close()
+	defer o2.Close()
+	past := time.Now().Add(-time.Hour)
+	c1.SetReadDeadline(past)
+	o1.SetReadDeadline(past)
 	tun := newTunnel(srv, c1, o1, nil, DefaultTimeouts, &events.Event{}, time.Now(), 0)
 	if !tun.start() {
 		t.Fatal("the tunnel did not start")

@@ -81,33 +81,7 @@ func TestWriteBoundedNotASocket(t *testing.T) {
 // TestPumpOutlivesStaleWriteDeadline: a pump tries each write without a deadline of its own;
 // a deadline left on its socket by the set-up, long past, must not end the tunnel.
 func TestPumpOutlivesStaleWriteDeadline(t *testing.T) {
-	ln := loopbackListener(t)
-	srv := &Server{}
-	srv.Update(&Settings{})
-	c1, c2 := tcpPair(t, ln)
-	o1, o2 := tcpPair(t, ln)
-	defer c2.Close()
-	defer o2.Close()
-	past := time.Now().Add(-time.Hour)
-	c1.SetWriteDeadline(past)
-	o1.SetWriteDeadline(past)
-	tun := newTunnel(srv, c1, o1, nil, DefaultTimeouts, &events.Event{}, time.Now(), 0)
-	if !tun.start() {
-		t.Fatal("the tunnel did not start")
-	}
-	defer tun.abort(allowlist.ReasonShutdown)
-	for i, pair := range [][2]net.Conn{{c2, o2}, {o2, c2}} {
-		from, to := pair[0], pair[1]
-		from.SetDeadline(time.Now().Add(5 * time.Second))
-		to.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := from.Write([]byte("ping")); err != nil {
-			t.Fatal(err)
-		}
-		got := make([]byte, 4)
-		if _, err := io.ReadFull(to, got); err != nil || string(got) != "ping" {
-			t.Fatalf("direction %d: read %q, %v", i, got, err)
-		}
-	}
+	tunnelOverStaleDeadlines(t, (*net.TCPConn).SetWriteDeadline)
 }
 
 // TestWriteBoundedInOrder: what the socket takes at once and what waits for the reader arrive
@@ -139,6 +113,13 @@ func TestWriteBoundedInOrder(t *testing.T) {
 // server's answer) on the sockets; each pump sets its own before it first waits, so a tunnel
 // started long after them works.
 func TestPumpOutlivesStaleReadDeadline(t *testing.T) {
+	tunnelOverStaleDeadlines(t, (*net.TCPConn).SetReadDeadline)
+}
+
+// tunnelOverStaleDeadlines starts a tunnel whose two sockets were given, by set, a deadline an
+// hour past, and checks that bytes go through both ways.
+func tunnelOverStaleDeadlines(t *testing.T, set func(*net.TCPConn, time.Time) error) {
+	t.Helper()
 	ln := loopbackListener(t)
 	srv := &Server{}
 	srv.Update(&Settings{})
@@ -147,8 +128,8 @@ func TestPumpOutlivesStaleReadDeadline(t *testing.T) {
 	defer c2.Close()
 	defer o2.Close()
 	past := time.Now().Add(-time.Hour)
-	c1.SetReadDeadline(past)
-	o1.SetReadDeadline(past)
+	set(c1, past)
+	set(o1, past)
 	tun := newTunnel(srv, c1, o1, nil, DefaultTimeouts, &events.Event{}, time.Now(), 0)
 	if !tun.start() {
 		t.Fatal("the tunnel did not start")

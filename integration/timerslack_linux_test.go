@@ -22,13 +22,13 @@ func readTimerSlack(t *testing.T, pid int) int64 {
 	return v
 }
 
-// serve runs with 1 ms of timer slack (it execs itself to give it to every thread) and the
+// serve runs with 4 ms of timer slack (it execs itself to give it to every thread) and the
 // same PID, so supervisors that track the PID see one process; MDMPROXY_TIMER_SLACK=0 leaves
 // the slack it was started with.
 func TestServeRunsWithTimerSlack(t *testing.T) {
 	p := StartProxy(t, Config{Rules: []Rule{{Name: "r", Domains: []string{"a.example"}, Ports: []int{443}}}})
-	if got := readTimerSlack(t, p.cmd.Process.Pid); got != 1_000_000 {
-		t.Fatalf("timer slack %d ns, want 1000000", got)
+	if got := readTimerSlack(t, p.cmd.Process.Pid); got != 4_000_000 {
+		t.Fatalf("timer slack %d ns, want 4000000", got)
 	}
 
 	own := readTimerSlack(t, os.Getpid())

@@ -148,3 +148,22 @@ func tunnelOverStaleDeadlines(t *testing.T, set func(*net.TCPConn, time.Time) er
 		}
 	}
 }
+
+// TestTryWriteAllocs: a set-up write costs one allocation, the RawConn the net package makes on
+// every SyscallConn call; the callback and its count are recycled.
+func TestTryWriteAllocs(t *testing.T) {
+	ln := loopbackListener(t)
+	a, b := tcpPair(t, ln)
+	defer a.Close()
+	defer b.Close()
+	go io.Copy(io.Discard, b)
+	msg := []byte("hello")
+	allocs := testing.AllocsPerRun(200, func() {
+		if n := tryWrite(a, msg); n != len(msg) {
+			t.Fatalf("tryWrite wrote %d of %d bytes", n, len(msg))
+		}
+	})
+	if allocs > 1 {
+		t.Fatalf("tryWrite: %.1f allocations per call, want at most 1", allocs)
+	}
+}

@@ -60,6 +60,8 @@ type target struct {
 	cpu  []float64 // proxy µs per tunnel, by round
 	cli  []float64 // client µs per tunnel, by round
 	rate []float64
+	p50  []float64 // set-up latency, ms, by round
+	p99  []float64
 }
 
 func run(ctx context.Context, builds []string, rounds int, dur time.Duration, conc int, withSquid, withRelay bool) error {
@@ -150,6 +152,8 @@ func run(ctx context.Context, builds []string, rounds int, dur time.Duration, co
 			t.cpu = append(t.cpu, sr.CPUPerTunnel())
 			t.cli = append(t.cli, float64(c1-c0)/1e3/float64(sr.Done))
 			t.rate = append(t.rate, sr.Rate())
+			t.p50 = append(t.p50, float64(sr.P50)/1e6)
+			t.p99 = append(t.p99, float64(sr.P99)/1e6)
 			line = append(line, fmt.Sprintf("%s %.0f", t.name, sr.CPUPerTunnel()))
 		}
 		fmt.Fprintf(os.Stderr, "round %d µs/tunnel: %s\n", r+1, strings.Join(line, ", "))
@@ -176,7 +180,7 @@ func report(ts []*target) {
 		}
 	}
 	cbar /= float64(n)
-	fmt.Printf("%-10s %7s %7s %7s %20s %20s %22s %22s\n", "target", "µs/tun", "client", "rate/s",
+	fmt.Printf("%-10s %7s %7s %7s %6s %6s %20s %20s %22s %22s\n", "target", "µs/tun", "client", "rate/s", "p50 ms", "p99 ms",
 		"Δ vs "+base.name+" raw", "Δ normalised", base.name+"/this raw", base.name+"/this norm.")
 	for _, t := range ts {
 		var draw, dnorm, ratio, rraw []float64
@@ -187,8 +191,8 @@ func report(ts []*target) {
 			ratio = append(ratio, pb/pt) // base / t: how base compares with t
 			rraw = append(rraw, base.cpu[r]/t.cpu[r])
 		}
-		fmt.Printf("%-10s %7.0f %7.0f %7.0f %20s %20s %22s %22s\n", t.name, bench.Median(t.cpu), bench.Median(t.cli),
-			bench.Median(t.rate), ci(draw, "%+.0f"), ci(dnorm, "%+.0f"), ci(rraw, "%.3f"), ci(ratio, "%.3f"))
+		fmt.Printf("%-10s %7.0f %7.0f %7.0f %6.2f %6.2f %20s %20s %22s %22s\n", t.name, bench.Median(t.cpu), bench.Median(t.cli),
+			bench.Median(t.rate), bench.Median(t.p50), bench.Median(t.p99), ci(draw, "%+.0f"), ci(dnorm, "%+.0f"), ci(rraw, "%.3f"), ci(ratio, "%.3f"))
 	}
 }
 

@@ -150,7 +150,9 @@ func tunnelOverStaleDeadlines(t *testing.T, set func(*net.TCPConn, time.Time) er
 }
 
 // TestTryWriteAllocs: a set-up write costs one allocation, the RawConn the net package makes on
-// every SyscallConn call; the callback and its count are recycled.
+// every SyscallConn call; the callback and its count are recycled (before, 3). Under the race
+// detector sync.Pool drops about a quarter of what it is given, so a recycled callback is
+// rebuilt (2 allocations) one call in four: about 1.5 on average, which AllocsPerRun rounds down.
 func TestTryWriteAllocs(t *testing.T) {
 	ln := loopbackListener(t)
 	a, b := tcpPair(t, ln)
@@ -163,7 +165,11 @@ func TestTryWriteAllocs(t *testing.T) {
 			t.Fatalf("tryWrite wrote %d of %d bytes", n, len(msg))
 		}
 	})
-	if allocs > 1 {
-		t.Fatalf("tryWrite: %.1f allocations per call, want at most 1", allocs)
+	limit := 1.0
+	if raceEnabled {
+		limit = 2 // the old closure's 3 still fails
+	}
+	if allocs > limit {
+		t.Fatalf("tryWrite: %.1f allocations per call, want at most %.0f", allocs, limit)
 	}
 }

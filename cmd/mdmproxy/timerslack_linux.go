@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"syscall"
@@ -17,43 +18,51 @@ import (
 // every one of those sleeps is a wake-up and a context switch: on a proxy that sets up tunnels
 // in short flights, about 30 µs of CPU per tunnel (docs/benchmarks.md). 4 ms is one scheduler
 // tick at the usual HZ=250: on a busy CPU a short runtime sleep then ends with the next tick
-// instead of a wake-up of its own; measured against 1 ms, another 14 to 24 µs per tunnel, with
-// no change in set-up latency (docs/benchmarks.md). Nothing in mdmproxy needs finer timers: its
-// shortest are the 20 ms event pause and the 250 ms park delay, and its time-outs are seconds.
+// instead of a wake-up of its own; measured against 1 ms, another 14 to 20 µs per tunnel
+// (medians of three runs), with no change in set-up latency (docs/benchmarks.md). mdmproxy's
+// own timers are 5 ms or longer (back-offs and polls), those on the tunnel path 20 ms or longer
+// (the event pause; the park delay is 250 ms), and its time-outs are seconds.
 const defaultTimerSlack = 4 * time.Millisecond
 
-// timerSlackEnv overrides the slack: a Go duration, "0" for the kernel's default.
+// timerSlackEnv sets the slack: a Go duration, exactly; "0" keeps the slack the process was
+// started with. Without it the default applies, unless the process was started with more.
 const timerSlackEnv = "MDMPROXY_TIMER_SLACK"
 
-// applyTimerSlack gives every thread of this process the timer slack, and reports whether it
-// did. A thread inherits its creator's slack, but the runtime starts threads (sysmon first)
-// before any of mdmproxy's code runs; the one way to reach them all without privileges is to
-// set the slack on this thread and exec the same binary again, whose threads then all descend
-// from a thread with the slack. A process started with the slack already (systemd's
-// TimerSlackNSec=, or after that exec) carries straight on. It runs before anything is opened
-// or started, since exec replaces the process.
+// applyTimerSlack gives every thread of this process the timer slack. A thread inherits its
+// creator's slack, but the runtime starts threads (sysmon first) before any of mdmproxy's code
+// runs; the one way to reach them all without privileges is to set the slack on this thread
+// and exec the same binary again, whose threads then all descend from a thread with the slack.
+// A process started with the slack already (after that exec, or systemd's TimerSlackNSec=)
+// carries straight on. It runs before anything is opened or started, since exec replaces the
+// process.
 func applyTimerSlack() {
-	want := defaultTimerSlack
-	if v, ok := os.LookupEnv(timerSlackEnv); ok {
-		d, err := time.ParseDuration(v)
-		if v == "0" {
-			d, err = 0, nil
-		}
-		if err != nil || d < 0 {
-			return // serve reports nothing here: the variable is not a configuration key
-		}
-		want = d
+	want, exact, bad := timerSlack(os.LookupEnv(timerSlackEnv))
+	if want != 0 {
+		execWithSlack(want, exact)
 	}
-	if want == 0 {
-		return
+	// Only the process that carries on gets here (an exec starts it again), so a bad value is
+	// reported once.
+	if bad != "" {
+		fmt.Fprintln(os.Stderr, "mdmproxy:", bad)
 	}
+}
+
+// execWithSlack sets the slack on this thread and execs the binary again, unless the slack is
+// already right (exact: equal to want; otherwise at least want). It returns only when it did
+// not exec.
+func execWithSlack(want time.Duration, exact bool) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	cur, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
-	if err != nil || time.Duration(cur) >= want {
+	if err != nil || time.Duration(cur) == want || (!exact && time.Duration(cur) > want) {
 		return
 	}
 	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(want), 0, 0, 0); err != nil {
+		return
+	}
+	// The kernel ignores the call for a real-time thread (chrt, CPUSchedulingPolicy=): exec
+	// only when it took, or the next process would try again, for ever.
+	if now, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0); err != nil || time.Duration(now) != want {
 		return
 	}
 	exe, err := os.Executable()
@@ -62,4 +71,24 @@ func applyTimerSlack() {
 	}
 	// Exec only returns on failure; the process then runs on with the slack on this thread.
 	_ = syscall.Exec(exe, os.Args, os.Environ())
+}
+
+// timerSlack reads MDMPROXY_TIMER_SLACK (v, set): the slack to apply (0: leave it alone),
+// whether it is exact (set by the variable, so a slack smaller than the inherited one is applied
+// too), and a complaint about a value that is not a duration, for which the default applies.
+// The variable is not a configuration key, and logging is not set up yet: the complaint goes
+// to stderr.
+func timerSlack(v string, set bool) (want time.Duration, exact bool, bad string) {
+	if !set {
+		return defaultTimerSlack, false, ""
+	}
+	if v == "0" {
+		return 0, true, ""
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return defaultTimerSlack, false, fmt.Sprintf("%s=%q is not a positive duration such as 1ms (0 keeps the slack mdmproxy was started with); using %v",
+			timerSlackEnv, v, defaultTimerSlack)
+	}
+	return d, true, ""
 }

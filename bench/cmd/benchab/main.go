@@ -10,7 +10,10 @@
 // environment variable, say). The first build is the baseline: every other target is reported
 // as the median of its per-round differences from it, raw and normalised by the client's CPU
 // per tunnel (the load generator runs the same code for every target, so its CPU per tunnel
-// measures how fast the machine was in that round), each with a 95% bootstrap interval.
+// measures how fast the machine was in that round), each with a 95% bootstrap interval. It
+// also gives each target's set-up latency (medians of the rounds' p50 and p99) and the paired
+// difference of its p99 from the baseline's: -concurrency 1 shows what a change does to the
+// latency of a lone client on idle CPUs.
 package main
 
 import (
@@ -180,19 +183,20 @@ func report(ts []*target) {
 		}
 	}
 	cbar /= float64(n)
-	fmt.Printf("%-10s %7s %7s %7s %6s %6s %20s %20s %22s %22s\n", "target", "µs/tun", "client", "rate/s", "p50 ms", "p99 ms",
-		"Δ vs "+base.name+" raw", "Δ normalised", base.name+"/this raw", base.name+"/this norm.")
+	fmt.Printf("%-10s %7s %7s %7s %6s %6s %20s %20s %22s %22s %20s\n", "target", "µs/tun", "client", "rate/s", "p50 ms", "p99 ms",
+		"Δ vs "+base.name+" raw", "Δ normalised", base.name+"/this raw", base.name+"/this norm.", "Δ p99 ms")
 	for _, t := range ts {
-		var draw, dnorm, ratio, rraw []float64
+		var draw, dnorm, ratio, rraw, dp99 []float64
 		for r := range min(len(t.cpu), len(base.cpu)) {
 			draw = append(draw, t.cpu[r]-base.cpu[r])
 			pt, pb := t.cpu[r]*cbar/t.cli[r], base.cpu[r]*cbar/base.cli[r]
 			dnorm = append(dnorm, pt-pb)
 			ratio = append(ratio, pb/pt) // base / t: how base compares with t
 			rraw = append(rraw, base.cpu[r]/t.cpu[r])
+			dp99 = append(dp99, t.p99[r]-base.p99[r])
 		}
-		fmt.Printf("%-10s %7.0f %7.0f %7.0f %6.2f %6.2f %20s %20s %22s %22s\n", t.name, bench.Median(t.cpu), bench.Median(t.cli),
-			bench.Median(t.rate), bench.Median(t.p50), bench.Median(t.p99), ci(draw, "%+.0f"), ci(dnorm, "%+.0f"), ci(rraw, "%.3f"), ci(ratio, "%.3f"))
+		fmt.Printf("%-10s %7.0f %7.0f %7.0f %6.2f %6.2f %20s %20s %22s %22s %20s\n", t.name, bench.Median(t.cpu), bench.Median(t.cli),
+			bench.Median(t.rate), bench.Median(t.p50), bench.Median(t.p99), ci(draw, "%+.0f"), ci(dnorm, "%+.0f"), ci(rraw, "%.3f"), ci(ratio, "%.3f"), ci(dp99, "%+.2f"))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,22 +71,7 @@ func TestHelloRetryOtherNameRefused(t *testing.T) {
 	for _, target := range []string{"courier.push.apple.com:" + p, "127.0.0.1:" + p} {
 		t.Run(target, func(t *testing.T) {
 			_, addr, rec := testProxy(t, []allowlist.Rule{loopbackRule("apple-push", port, true, allowlist.TLSRequired)}, loopbackHosts, nil)
-			c := connectTo(t, addr, target)
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			first := rawHello(t, "courier.push.apple.com", nil)
-			if _, err := c.Write(first); err != nil {
-				t.Fatal(err)
-			}
-			br := bufio.NewReader(c)
-			typ, body := readRecord(t, br)
-			if typ != 22 || len(body) < 38 || body[0] != 2 || string(body[6:38]) != string(hrrRandom) {
-				t.Fatalf("want a HelloRetryRequest, got record type %d: %x", typ, body[:min(len(body), 38)])
-			}
-			key, _ := ecdh.P256().GenerateKey(rand.Reader)
-			ccs := []byte{20, 3, 3, 0, 1, 1} // middlebox compatibility, which the proxy skips
-			if _, err := c.Write(append(ccs, rawHello(t, "www.evil.test", key.PublicKey().Bytes())...)); err != nil {
-				t.Fatal(err)
-			}
+			br := retryNamingAnother(t, connectTo(t, addr, target))
 			for {
 				typ, body := readRecord(t, br)
 				if typ == 20 {
@@ -105,6 +91,61 @@ func TestHelloRetryOtherNameRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// In report mode the same retry is let through like any refusal by policy: the server's
+// answer to the second hello reaches the client, and the decision event says allow, with what
+// enforce would have done.
+func TestHelloRetryOtherNameReported(t *testing.T) {
+	port, _ := opensslServer(t, "courier.push.apple.com")
+	rule := loopbackRule("apple-push", port, true, allowlist.TLSRequired)
+	report := func(s *Settings) {
+		pol, err := allowlist.Compile(allowlist.Spec{Rules: []allowlist.Rule{rule}, Report: true,
+			Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, DenyCIDRs: allowlist.DefaultDenyCIDRs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Policy = pol
+	}
+	_, addr, rec := testProxy(t, nil, loopbackHosts, report)
+	br := retryNamingAnother(t, connectTo(t, addr, "courier.push.apple.com:"+strconv.Itoa(int(port))))
+	for {
+		typ, body := readRecord(t, br)
+		if typ == 20 {
+			continue
+		}
+		if typ != 22 || body[0] != 2 {
+			t.Fatalf("record type %d %x; want the server's ServerHello", typ, body[:min(len(body), 8)])
+		}
+		break
+	}
+	e := rec.wait(t, byAction(events.ActionAllow))
+	if e.Action != events.ActionAllow || e.Reason != "sni_mismatch" || e.SNI != "www.evil.test" ||
+		e.EnforceAction != events.ActionDeny || e.EnforceReason != "sni_mismatch" {
+		t.Errorf("event %+v; want allow, sni_mismatch, naming www.evil.test, enforce deny sni_mismatch", e)
+	}
+}
+
+// retryNamingAnother sends c a ClientHello for courier.push.apple.com without a key share,
+// checks that a HelloRetryRequest comes back, and answers it with a hello for www.evil.test. It
+// returns the reader for what comes next.
+func retryNamingAnother(t *testing.T, c net.Conn) *bufio.Reader {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(rawHello(t, "courier.push.apple.com", nil)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	typ, body := readRecord(t, br)
+	if typ != 22 || len(body) < 38 || body[0] != 2 || string(body[6:38]) != string(hrrRandom) {
+		t.Fatalf("want a HelloRetryRequest, got record type %d: %x", typ, body[:min(len(body), 38)])
+	}
+	key, _ := ecdh.P256().GenerateKey(rand.Reader)
+	ccs := []byte{20, 3, 3, 0, 1, 1} // middlebox compatibility, which the proxy skips
+	if _, err := c.Write(append(ccs, rawHello(t, "www.evil.test", key.PublicKey().Bytes())...)); err != nil {
+		t.Fatal(err)
+	}
+	return br
 }
 
 // A hostile client whose retry keeps the name gets the server's ServerHello.

@@ -11,6 +11,18 @@ func addrN(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 }
 
+// mix is a well-spread 64-bit hash of i that is the same in every run (splitmix64), unlike
+// hashAddr's, whose seed is random: the estimates below are then the same in every run.
+func mix(i int) uint64 {
+	z := uint64(i) + 0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+// TestDistinct: exact up to exactClients (hashAddr, a repeat counted once), then an estimate
+// within 40% (fixed hashes: with hashAddr's random seed, 64 registers miss that bound now and
+// then), and merges of both kinds.
 func TestDistinct(t *testing.T) {
 	var d distinct
 	for i := range exactClients {
@@ -23,7 +35,7 @@ func TestDistinct(t *testing.T) {
 	for _, n := range []int{50, 1000, 100000} {
 		var d distinct
 		for i := range n {
-			d.add(hashAddr(addrN(i)))
+			d.add(mix(i))
 		}
 		if got := d.count(); float64(got) < 0.6*float64(n) || float64(got) > 1.4*float64(n) {
 			t.Errorf("%d clients estimated as %d", n, got)
@@ -41,10 +53,10 @@ func TestDistinct(t *testing.T) {
 	}
 	var big distinct
 	for i := range 500 {
-		big.add(hashAddr(addrN(i)))
+		big.add(mix(i))
 	}
 	var small distinct
-	small.add(hashAddr(addrN(1000)))
+	small.add(mix(1000))
 	small.merge(&big)
 	if got := small.count(); got < 300 || got > 700 {
 		t.Errorf("merged 1 and 500 clients: %d", got)

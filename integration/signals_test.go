@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -238,4 +239,48 @@ func TestConfigFileWatch(t *testing.T) {
 	tc, pc := mustDialTLS(t, p.Addr, "mtalk.google.com:"+port, clientTLS(t, "mtalk.google.com"))
 	mustRoundTrip(t, tc, []byte("fcm after the file changed"))
 	checkSplice(t, p.WaitEvent(t, Match{SrcPort: pc.SrcPort(), Action: "splice"}), "google-fcm", "mtalk.google.com", origin.Port)
+}
+
+// TestReloadKeepsListeners: a reload cannot move the listeners. A file that asks for another
+// listen address is applied otherwise, with a warning naming the key, and again on every
+// reload while it asks; the proxy keeps serving where it listens; and a file that asks for the
+// bound addresses again reloads without a warning.
+func TestReloadKeepsListeners(t *testing.T) {
+	t.Parallel()
+	origin := startTLSEchoOrigin(t)
+	port := strconv.Itoa(origin.Port)
+	cfg := Config{Rules: []Rule{applePush(origin.Port)}, Hosts: loopbackHosts("courier.push.apple.com")}
+	p := StartProxy(t, cfg)
+	file := string(renderConfig(cfg, p.EventsPath))
+	moved := strings.Replace(file, "listen: 127.0.0.1:0\n", "listen: 127.0.0.1:1\n", 1)
+	if moved == file {
+		t.Fatalf("the rendered file has no \"listen: 127.0.0.1:0\" line:\n%s", file)
+	}
+	warned := func(l map[string]any) bool {
+		ch, _ := l["changed"].([]any)
+		return strings.HasPrefix(fmt.Sprint(l["message"]), "listen addresses and transparent.mode change only on restart") &&
+			len(ch) == 1 && ch[0] == "listen" && l["listen"] == "127.0.0.1:0"
+	}
+	reloads := 0
+	reload := func(body string) {
+		t.Helper()
+		p.WriteConfigRaw(t, []byte(body))
+		p.Signal(t, syscall.SIGHUP)
+		reloads++
+		p.WaitLog(t, "configuration reloaded", reloads, logMessage("configuration reloaded"))
+	}
+	reload(moved)
+	reload(moved)
+	if n := p.CountLog(warned); n != 2 {
+		t.Errorf("%d warnings naming listen after two reloads that ask to move it, want 2", n)
+	}
+	tc, pc := mustDialTLS(t, p.Addr, "courier.push.apple.com:"+port, clientTLS(t, "courier.push.apple.com"))
+	mustRoundTrip(t, tc, []byte("where it listened before the reloads"))
+	if err := closeTLSCleanly(tc, pc); err != nil {
+		t.Fatal(err)
+	}
+	reload(file)
+	if n := p.CountLog(warned); n != 2 {
+		t.Errorf("%d warnings after a reload of the bound addresses, want still 2", n)
+	}
 }

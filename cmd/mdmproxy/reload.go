@@ -55,6 +55,13 @@ func (r *reloader) apply(trigger string) bool {
 		r.log.Error().Str("trigger", trigger).Err(err).Msg("reload rejected; the running configuration stays")
 		return false
 	}
+	// The listeners stay those the process opened: the configuration it runs, and the next
+	// reload's comparison, say so, and every reload whose file asks for others warns again.
+	if asked := keepListeners(cfg, r.current); len(asked) > 0 {
+		r.log.Warn().Str("trigger", trigger).Strs("changed", asked).Str("listen", cfg.Listen).Str("admin_listen", cfg.AdminListen).
+			Strs("transparent_listen", cfg.Transparent.Listen).Str("transparent_mode", cfg.Transparent.Mode).Str("pac_listen", cfg.PAC.Listen).
+			Msg("listen addresses and transparent.mode change only on restart; these stay")
+	}
 	settings, err := app.Settings(cfg)
 	if err != nil {
 		r.log.Error().Str("trigger", trigger).Err(err).Msg("reload rejected; the running configuration stays")
@@ -73,11 +80,6 @@ func (r *reloader) apply(trigger string) bool {
 		}
 		r.sink.swap(l)
 	}
-	if cfg.Listen != r.current.Listen || cfg.AdminListen != r.current.AdminListen || cfg.PAC.Listen != r.current.PAC.Listen ||
-		!slices.Equal(cfg.Transparent.Listen, r.current.Transparent.Listen) || cfg.Transparent.Mode != r.current.Transparent.Mode {
-		r.log.Warn().Str("listen", cfg.Listen).Str("admin_listen", cfg.AdminListen).Strs("transparent_listen", cfg.Transparent.Listen).Str("pac_listen", cfg.PAC.Listen).
-			Msg("listen addresses and transparent.mode change only on restart")
-	}
 	r.srv.Update(settings)
 	servePAC()
 	r.admin.pprof.Store(cfg.AdminPprof)
@@ -85,6 +87,29 @@ func (r *reloader) apply(trigger string) bool {
 	r.current = cfg
 	r.log.Info().Str("trigger", trigger).Int("rules", len(settings.Policy.Rules())).Msg("configuration reloaded")
 	return true
+}
+
+// keepListeners gives cfg the listen addresses and transparent.mode of running, which a reload
+// cannot change, and returns the keys whose values cfg asked to change.
+func keepListeners(cfg, running *config.Config) (asked []string) {
+	if cfg.Listen != running.Listen {
+		asked = append(asked, "listen")
+	}
+	if cfg.AdminListen != running.AdminListen {
+		asked = append(asked, "admin_listen")
+	}
+	if cfg.PAC.Listen != running.PAC.Listen {
+		asked = append(asked, "pac.listen")
+	}
+	if !slices.Equal(cfg.Transparent.Listen, running.Transparent.Listen) {
+		asked = append(asked, "transparent.listen")
+	}
+	if cfg.Transparent.Mode != running.Transparent.Mode {
+		asked = append(asked, "transparent.mode")
+	}
+	cfg.Listen, cfg.AdminListen, cfg.PAC.Listen = running.Listen, running.AdminListen, running.PAC.Listen
+	cfg.Transparent.Listen, cfg.Transparent.Mode = running.Transparent.Listen, running.Transparent.Mode
+	return asked
 }
 
 // watch reloads when the configuration file changes. It watches the file's directory, which

@@ -193,6 +193,13 @@ func TestPACServed(t *testing.T) {
 	})
 
 	t.Run("other clients", func(t *testing.T) {
+		denied := func() (all, byReason float64) {
+			fams := p.scrape(t)
+			all, _ = sample(fams, "mdmproxy_denied_total")
+			byReason, _ = sample(fams, "mdmproxy_decisions_total", "action", "deny", "rule", "", "reason", "client_not_allowed")
+			return all, byReason
+		}
+		all0, by0 := denied()
 		for _, addr := range []string{p.Addr, pacAddr} {
 			status, _, body := pacGet(t, addr, "/proxy.pac", "", "", "127.0.0.3", "")
 			if status != http.StatusForbidden || strings.Contains(body, "FindProxyForURL") {
@@ -200,6 +207,10 @@ func TestPACServed(t *testing.T) {
 			}
 		}
 		p.WaitEvents(t, 2, Match{Action: "deny", Reason: "client_not_allowed"})
+		// Counted like the proxy's own refusals.
+		if all, by := denied(); all-all0 != 2 || by-by0 != 2 {
+			t.Errorf("after 2 refused PAC fetches: mdmproxy_denied_total +%v, decisions_total{deny, client_not_allowed} +%v; want +2 each", all-all0, by-by0)
+		}
 	})
 
 	t.Run("reload", func(t *testing.T) {

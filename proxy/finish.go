@@ -39,16 +39,7 @@ func (ss *session) finish(ev *events.Event, o outcome) {
 		// TLS alert when it spoke TLS.
 		o.status, o.resp = 0, nil
 	}
-	ev.Action, ev.Outcome, ev.Reason = o.action, events.OutcomeFailure, o.reason.String()
-	if o.status != 0 {
-		ev.StatusCode = o.status
-	}
-	if o.action == events.ActionDeny {
-		ss.srv.metrics.Denied.Add(1)
-	} else {
-		ss.srv.metrics.Failed.Add(1)
-	}
-	ss.srv.emit(ev)
+	ss.srv.refused(ev, o.action, o.reason, o.status)
 	// The limits' slot goes back before the client hears the answer: a client that retries at
 	// once must find it free.
 	ss.setupDone()
@@ -153,3 +144,36 @@ var failText = map[allowlist.Reason]string{
 	allowlist.ReasonClientClosed:    "the client went away",
 	allowlist.ReasonReset:           "the destination failed the exchange",
 }
+
+// refused fills in the event of a refusal (action deny) or failure (the allowed action that
+// failed) with its reason and status (0: none), counts it and emits it. It is the part of
+// finishing a refusal that every path shares: finish for connections, the plain-HTTP
+// request's answer, and (through RefusalSink) the PAC file's handler.
+func (s *Server) refused(ev *events.Event, action events.Action, reason allowlist.Reason, status int) {
+	ev.Action, ev.Reason = action, reason.String()
+	if status != 0 {
+		ev.StatusCode = status
+	}
+	s.emitRefusal(ev)
+}
+
+// emitRefusal counts a refusal's or failure's event, whose action and reason are set, and
+// emits it.
+func (s *Server) emitRefusal(ev *events.Event) {
+	ev.Outcome = events.OutcomeFailure
+	if ev.Action == events.ActionDeny {
+		s.metrics.Denied.Add(1)
+	} else {
+		s.metrics.Failed.Add(1)
+	}
+	s.emit(ev)
+}
+
+// RefusalSink is where a handler mounted on the proxy's listeners (the PAC file's) sends the
+// events of its refusals, with action and reason set: they are counted and emitted like the
+// proxy's own.
+func (s *Server) RefusalSink() interface{ Emit(*events.Event) } { return refusalSink{s} }
+
+type refusalSink struct{ s *Server }
+
+func (r refusalSink) Emit(ev *events.Event) { r.s.emitRefusal(ev) }

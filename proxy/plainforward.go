@@ -120,14 +120,7 @@ func (s *Server) newPlainReq(r *http.Request) *plainReq {
 // its event.
 func (pr *plainReq) answer(r *http.Request, action events.Action, status int, reason allowlist.Reason, msg string) *http.Response {
 	pr.refused = true
-	ev := pr.ev
-	ev.Action, ev.Outcome, ev.Reason, ev.StatusCode = action, events.OutcomeFailure, reason.String(), status
-	if action == events.ActionDeny {
-		pr.srv.metrics.Denied.Add(1)
-	} else {
-		pr.srv.metrics.Failed.Add(1)
-	}
-	pr.srv.emit(ev)
+	pr.srv.refused(pr.ev, action, reason, status)
 	resp := goproxy.NewResponse(r, "text/plain; charset=utf-8", status, "mdmproxy: "+reason.String()+": "+msg+"\n")
 	resp.Header.Set("Via", via)
 	return resp

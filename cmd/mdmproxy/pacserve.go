@@ -23,8 +23,8 @@ type pacServer struct {
 
 // startPAC generates the file of cfg, mounts it on srv and opens pac.listen if set. proxyLn is
 // the proxy listener: its port is the one a file fetched on pac.listen names.
-func startPAC(cfg *config.Config, pol *allowlist.Policy, srv *proxy.Server, sink pac.EventSink, proxyLn net.Listener) (*pacServer, error) {
-	p := &pacServer{handler: &pac.Handler{Events: sink}}
+func startPAC(cfg *config.Config, pol *allowlist.Policy, srv *proxy.Server, proxyLn net.Listener) (*pacServer, error) {
+	p := &pacServer{handler: &pac.Handler{Events: srv.RefusalSink()}} // counted like the proxy's refusals
 	commit, err := p.prepare(cfg, pol)
 	if err != nil {
 		return nil, err

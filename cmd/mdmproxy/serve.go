@@ -113,7 +113,7 @@ func serve(args []string, stderr io.Writer) int {
 	for range tlns {
 		st.listenerUp()
 	}
-	pacs, err := startPAC(cfg, settings.Policy, srv, sink, ln)
+	pacs, err := startPAC(cfg, settings.Policy, srv, ln)
 	if err != nil {
 		oplog.Error().Err(err).Str("pac_listen", cfg.PAC.Listen).Msg("cannot serve the PAC file")
 		for _, tln := range tlns {

@@ -252,7 +252,7 @@ func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decis
 	if checked {
 		var ok bool
 		var down int64
-		if raw, sent, down, ok = ss.awaitServer(ev, q, &d, origin, raw); !ok {
+		if raw, sent, down, ok = ss.awaitServer(ev, &q, &d, origin, raw); !ok {
 			return
 		}
 		received += down

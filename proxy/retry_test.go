@@ -107,7 +107,7 @@ func TestHelloRetryOtherNameReported(t *testing.T) {
 		}
 		s.Policy = pol
 	}
-	_, addr, rec := testProxy(t, nil, loopbackHosts, report)
+	srv, addr, rec := testProxy(t, nil, loopbackHosts, report)
 	br := retryNamingAnother(t, connectTo(t, addr, "courier.push.apple.com:"+strconv.Itoa(int(port))))
 	for {
 		typ, body := readRecord(t, br)
@@ -123,6 +123,13 @@ func TestHelloRetryOtherNameReported(t *testing.T) {
 	if e.Action != events.ActionAllow || e.Reason != "sni_mismatch" || e.SNI != "www.evil.test" ||
 		e.EnforceAction != events.ActionDeny || e.EnforceReason != "sni_mismatch" {
 		t.Errorf("event %+v; want allow, sni_mismatch, naming www.evil.test, enforce deny sni_mismatch", e)
+	}
+	// The tunnel is known by the server it reached: a reload to enforce ends it.
+	waitFor(t, "the tunnel to open", func() bool { return srv.OpenTunnels() == 1 })
+	set := *srv.settings.Load()
+	set.Policy = compileLoopback(t, rule)
+	if n := srv.revokeCount(&set); n != 1 {
+		t.Errorf("a reload to enforce ended %d tunnels, want the one let through", n)
 	}
 }
 

@@ -38,6 +38,9 @@ type session struct {
 	// origin is the last connection dialled for this client (destination or upstream), so
 	// that recoverSession closes it too after a panic past the dial.
 	origin net.Conn
+	// retryOther: the client's second ClientHello, after a HelloRetryRequest, named another
+	// server than the first, which only report mode lets through.
+	retryOther bool
 }
 
 // setupDone marks the end of the set-up phase, once, for Shutdown's accounting.

@@ -252,7 +252,7 @@ func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decis
 	if checked {
 		var ok bool
 		var down int64
-		if raw, sent, down, ok = ss.awaitServer(ev, &q, &d, origin, raw); !ok {
+		if raw, sent, down, ok = ss.awaitServer(ev, q, &d, origin, raw); !ok {
 			return
 		}
 		received += down
@@ -286,6 +286,7 @@ func (ss *session) splice(ev *events.Event, q allowlist.Query, d allowlist.Decis
 
 	t := newTunnel(ss.srv, ss.conn, origin, d.Rule, ss.set.Timeouts, ev, ss.start, sent+int64(len(raw)))
 	t.decidedBy(q, ss.set, checked)
+	t.retryOther = ss.retryOther
 	t.down.Store(received)
 	// The set-up state is no longer needed: give the reader back before the tunnel idles.
 	ss.putReader()

@@ -29,10 +29,7 @@ func (ss *session) recoverSession() {
 		return
 	}
 	ss.srv.logPanic("connection set-up", v)
-	ev := ss.event(events.ActionDeny)
-	ev.Outcome = events.OutcomeFailure
-	ev.Reason = allowlist.ReasonInternalError.String()
-	ss.srv.emit(ev)
+	ss.srv.refused(ss.event(events.ActionDeny), events.ActionDeny, allowlist.ReasonInternalError, 0)
 	ss.conn.Close()
 	if ss.origin != nil {
 		ss.origin.Close()

@@ -51,6 +51,9 @@ func TestPanicEndsOnlyItsConnection(t *testing.T) {
 	if srv.Metrics().Panics.Load() != 1 {
 		t.Errorf("panics counted %d, want 1", srv.Metrics().Panics.Load())
 	}
+	if n := srv.Metrics().Denied.Load(); n != 1 { // counted like every refusal
+		t.Errorf("denied counted %d, want 1", n)
+	}
 	// The server still carries tunnels.
 	tc := connectTo(t, addr, "origin.test:"+strconv.Itoa(int(port)))
 	tc.SetDeadline(time.Now().Add(10 * time.Second))

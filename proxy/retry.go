@@ -18,8 +18,8 @@ import (
 // the same server, or a client could name an allowed host first and another in the retry,
 // which a server that does not insist on an identical retry (OpenSSL) would serve. In report
 // mode that refusal, a policy's, is let through like the others: *d becomes the allow it was
-// turned into, q.SNI the second name (so that a reload to enforce re-decides the tunnel by the
-// server it reached), and the event says what enforce would have done.
+// turned into, the event says what enforce would have done, and the session records that the
+// retry named another server (a reload to enforce ends such a tunnel).
 //
 // The wait runs on the set-up goroutine, bounded by timeouts.connect. From the client nothing
 // is read beyond what the decision needs; from the server, what its first reads return (the
@@ -27,7 +27,7 @@ import (
 // ServerHello, which saves the splice a system call and a TCP segment each way. It returns the client bytes still to replay to
 // the origin (the second hello and what came before it), and the byte counts already moved
 // each way. On a refusal or failure it has finished the session and reports false.
-func (ss *session) awaitServer(ev *events.Event, q *allowlist.Query, d *allowlist.Decision, origin net.Conn,
+func (ss *session) awaitServer(ev *events.Event, q allowlist.Query, d *allowlist.Decision, origin net.Conn,
 	hello []byte) (replay []byte, up, down int64, ok bool) {
 	if err := writeBounded(origin, hello, ss.set.Timeouts.Connect); err != nil {
 		ss.abandon(ev, *d, origin, allowlist.ReasonServerHelloFailed, err)
@@ -80,11 +80,16 @@ func (ss *session) awaitServer(ev *events.Event, q *allowlist.Query, d *allowlis
 	}
 	if name != q.SNI {
 		ev.SNI = name // the event names the server the retry asked for
-		refused := allowlist.Decision{Action: allowlist.Deny, Rule: d.Rule, Reason: allowlist.ReasonSNIMismatch}
-		if let := ss.set.Policy.Enforced(*q, refused); let.Allowed() {
-			ev.EnforceAction, ev.EnforceReason = actionOf(refused.Action), refused.Reason.String()
-			*d = let
-			q.SNI = name
+		if ss.set.Policy.Report() {
+			// A refusal by policy, which report mode lets through like the first hello's. The
+			// address is the one the first decision admitted (deny_cidrs included), so
+			// nothing else is checked again. A first hello already let through by report mode
+			// keeps its decision and the enforce verdict it recorded, which came first.
+			if ev.EnforceAction == "" {
+				ev.EnforceAction, ev.EnforceReason = events.ActionDeny, allowlist.ReasonSNIMismatch.String()
+				*d = allowlist.Decision{Action: allowlist.Allow, Reason: allowlist.ReasonSNIMismatch}
+			}
+			ss.retryOther = true
 			return raw, up, down, true
 		}
 		ss.reject(ev, origin, clienthello.AlertUnrecognizedName, allowlist.ReasonSNIMismatch,

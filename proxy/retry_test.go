@@ -94,10 +94,12 @@ func TestHelloRetryOtherNameRefused(t *testing.T) {
 }
 
 // In report mode the same retry is let through like any refusal by policy: the server's
-// answer to the second hello reaches the client, and the decision event says allow, with what
-// enforce would have done.
+// answer to the second hello reaches the client, the decision event says allow with what
+// enforce would have done (the first refusal, when the first hello was one already), and a
+// reload to enforce ends the tunnel, whether the CONNECT named a host or an address.
 func TestHelloRetryOtherNameReported(t *testing.T) {
 	port, _ := opensslServer(t, "courier.push.apple.com")
+	p := strconv.Itoa(int(port))
 	rule := loopbackRule("apple-push", port, true, allowlist.TLSRequired)
 	report := func(s *Settings) {
 		pol, err := allowlist.Compile(allowlist.Spec{Rules: []allowlist.Rule{rule}, Report: true,
@@ -107,39 +109,55 @@ func TestHelloRetryOtherNameReported(t *testing.T) {
 		}
 		s.Policy = pol
 	}
-	srv, addr, rec := testProxy(t, nil, loopbackHosts, report)
-	br := retryNamingAnother(t, connectTo(t, addr, "courier.push.apple.com:"+strconv.Itoa(int(port))))
-	for {
-		typ, body := readRecord(t, br)
-		if typ == 20 {
-			continue
-		}
-		if typ != 22 || body[0] != 2 {
-			t.Fatalf("record type %d %x; want the server's ServerHello", typ, body[:min(len(body), 8)])
-		}
-		break
-	}
-	e := rec.wait(t, byAction(events.ActionAllow))
-	if e.Action != events.ActionAllow || e.Reason != "sni_mismatch" || e.SNI != "www.evil.test" ||
-		e.EnforceAction != events.ActionDeny || e.EnforceReason != "sni_mismatch" {
-		t.Errorf("event %+v; want allow, sni_mismatch, naming www.evil.test, enforce deny sni_mismatch", e)
-	}
-	// The tunnel is known by the server it reached: a reload to enforce ends it.
-	waitFor(t, "the tunnel to open", func() bool { return srv.OpenTunnels() == 1 })
-	set := *srv.settings.Load()
-	set.Policy = compileLoopback(t, rule)
-	if n := srv.revokeCount(&set); n != 1 {
-		t.Errorf("a reload to enforce ended %d tunnels, want the one let through", n)
+	for _, c := range []struct{ target, first, second string }{
+		{"courier.push.apple.com:" + p, "courier.push.apple.com", "www.evil.test"},
+		// A name another rule allows on this port: by address and SNI alone the tunnel
+		// would pass again.
+		{"127.0.0.1:" + p, "courier.push.apple.com", "origin.test"},
+		// The first hello is let through by report mode already; so is the retry, on the
+		// loopback address that only the rule's CIDR opens (deny_cidrs holds 127.0.0.0/8).
+		{"courier.push.apple.com:" + p, "www.evil.test", "courier.push.apple.com"},
+	} {
+		t.Run(c.target+" "+c.first+" then "+c.second, func(t *testing.T) {
+			srv, addr, rec := testProxy(t, nil, loopbackHosts, report)
+			br := retryNaming(t, connectTo(t, addr, c.target), c.first, c.second)
+			for {
+				typ, body := readRecord(t, br)
+				if typ == 20 {
+					continue
+				}
+				if typ != 22 || body[0] != 2 {
+					t.Fatalf("record type %d %x; want the server's ServerHello", typ, body[:min(len(body), 8)])
+				}
+				break
+			}
+			e := rec.wait(t, byAction(events.ActionAllow))
+			if e.Reason != "sni_mismatch" || e.SNI != c.second || e.EnforceAction != events.ActionDeny || e.EnforceReason != "sni_mismatch" {
+				t.Errorf("event %+v; want allow, sni_mismatch, naming %s, enforce deny sni_mismatch", e, c.second)
+			}
+			waitFor(t, "the tunnel to open", func() bool { return srv.OpenTunnels() == 1 })
+			set := *srv.settings.Load()
+			set.Policy = compileLoopback(t, rule)
+			if n := srv.revokeCount(&set); n != 1 {
+				t.Errorf("a reload to enforce ended %d tunnels, want the one let through", n)
+			}
+		})
 	}
 }
 
 // retryNamingAnother sends c a ClientHello for courier.push.apple.com without a key share,
-// checks that a HelloRetryRequest comes back, and answers it with a hello for www.evil.test. It
-// returns the reader for what comes next.
+// checks that a HelloRetryRequest comes back, and answers it with a hello for www.evil.test.
 func retryNamingAnother(t *testing.T, c net.Conn) *bufio.Reader {
+	return retryNaming(t, c, "courier.push.apple.com", "www.evil.test")
+}
+
+// retryNaming sends c a ClientHello for first without a key share, checks that a
+// HelloRetryRequest comes back, and answers it with a hello for second. It returns the reader
+// for what comes next.
+func retryNaming(t *testing.T, c net.Conn, first, second string) *bufio.Reader {
 	t.Helper()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write(rawHello(t, "courier.push.apple.com", nil)); err != nil {
+	if _, err := c.Write(rawHello(t, first, nil)); err != nil {
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(c)
@@ -149,7 +167,7 @@ func retryNamingAnother(t *testing.T, c net.Conn) *bufio.Reader {
 	}
 	key, _ := ecdh.P256().GenerateKey(rand.Reader)
 	ccs := []byte{20, 3, 3, 0, 1, 1} // middlebox compatibility, which the proxy skips
-	if _, err := c.Write(append(ccs, rawHello(t, "www.evil.test", key.PublicKey().Bytes())...)); err != nil {
+	if _, err := c.Write(append(ccs, rawHello(t, second, key.PublicKey().Bytes())...)); err != nil {
 		t.Fatal(err)
 	}
 	return br

@@ -74,7 +74,9 @@ func (t *tunnel) recheck(pol *allowlist.Policy, gen uint64) bool {
 	} else {
 		d = pol.Decide(q)
 	}
-	if d := pol.Enforced(q, d); !d.Allowed() || t.needsHello(pol, d) {
+	// A tunnel whose client's retry named another server was let through by report mode
+	// only: any other policy ends it.
+	if d := pol.Enforced(q, d); !d.Allowed() || t.needsHello(pol, d) || t.retryOther && !pol.Report() {
 		if t.abort(allowlist.ReasonPolicyRevoked) {
 			t.srv.revokedN.Add(1)
 		}

@@ -44,6 +44,7 @@ type tunnel struct {
 	pumps        [2]parkable                      // the splice pumps, which abort must finish when parked
 	query        allowlist.Query                  // what its last decision was asked; a reload asks again
 	helloChecked bool                             // its first bytes were a ClientHello the policy checked
+	retryOther   bool                             // its client's retry named another server (report mode let it through)
 	policyGen    atomic.Uint64                    // the generation of the policy that last allowed it; 0: never re-decided
 }
 

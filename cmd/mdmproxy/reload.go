@@ -3,6 +3,7 @@ package main
 import (
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,11 +58,7 @@ func (r *reloader) apply(trigger string) bool {
 	}
 	// The listeners stay those the process opened: the configuration it runs, and the next
 	// reload's comparison, say so, and every reload whose file asks for others warns again.
-	if asked := keepListeners(cfg, r.current); len(asked) > 0 {
-		r.log.Warn().Str("trigger", trigger).Strs("changed", asked).Str("listen", cfg.Listen).Str("admin_listen", cfg.AdminListen).
-			Strs("transparent_listen", cfg.Transparent.Listen).Str("transparent_mode", cfg.Transparent.Mode).Str("pac_listen", cfg.PAC.Listen).
-			Msg("listen addresses and transparent.mode change only on restart; these stay")
-	}
+	changed, asked := keepListeners(cfg, r.current)
 	settings, err := app.Settings(cfg)
 	if err != nil {
 		r.log.Error().Str("trigger", trigger).Err(err).Msg("reload rejected; the running configuration stays")
@@ -80,6 +77,11 @@ func (r *reloader) apply(trigger string) bool {
 		}
 		r.sink.swap(l)
 	}
+	if len(changed) > 0 {
+		r.log.Warn().Str("trigger", trigger).Strs("changed", changed).Strs("asked", asked).Str("listen", cfg.Listen).Str("admin_listen", cfg.AdminListen).
+			Strs("transparent_listen", cfg.Transparent.Listen).Str("transparent_mode", cfg.Transparent.Mode).Str("pac_listen", cfg.PAC.Listen).
+			Msg("listen addresses and transparent.mode change only on restart; these stay")
+	}
 	r.srv.Update(settings)
 	servePAC()
 	r.admin.pprof.Store(cfg.AdminPprof)
@@ -90,26 +92,23 @@ func (r *reloader) apply(trigger string) bool {
 }
 
 // keepListeners gives cfg the listen addresses and transparent.mode of running, which a reload
-// cannot change, and returns the keys whose values cfg asked to change.
-func keepListeners(cfg, running *config.Config) (asked []string) {
-	if cfg.Listen != running.Listen {
-		asked = append(asked, "listen")
+// cannot change, and returns the keys cfg asked to change and the values it asked for.
+func keepListeners(cfg, running *config.Config) (changed, asked []string) {
+	differ := func(key, want, have string) {
+		if want != have {
+			changed, asked = append(changed, key), append(asked, want)
+		}
 	}
-	if cfg.AdminListen != running.AdminListen {
-		asked = append(asked, "admin_listen")
-	}
-	if cfg.PAC.Listen != running.PAC.Listen {
-		asked = append(asked, "pac.listen")
-	}
+	differ("listen", cfg.Listen, running.Listen)
+	differ("admin_listen", cfg.AdminListen, running.AdminListen)
+	differ("pac.listen", cfg.PAC.Listen, running.PAC.Listen)
 	if !slices.Equal(cfg.Transparent.Listen, running.Transparent.Listen) {
-		asked = append(asked, "transparent.listen")
+		changed, asked = append(changed, "transparent.listen"), append(asked, strings.Join(cfg.Transparent.Listen, ","))
 	}
-	if cfg.Transparent.Mode != running.Transparent.Mode {
-		asked = append(asked, "transparent.mode")
-	}
+	differ("transparent.mode", cfg.Transparent.Mode, running.Transparent.Mode)
 	cfg.Listen, cfg.AdminListen, cfg.PAC.Listen = running.Listen, running.AdminListen, running.PAC.Listen
 	cfg.Transparent.Listen, cfg.Transparent.Mode = running.Transparent.Listen, running.Transparent.Mode
-	return asked
+	return changed, asked
 }
 
 // watch reloads when the configuration file changes. It watches the file's directory, which
